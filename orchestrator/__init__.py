@@ -1,0 +1,3 @@
+"""wheelhouse: plan, build, collect and verify wheels for foreign targets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,349 @@
+"""wheelhouse.yaml: read, validate by hand into frozen data, and select targets.
+
+Every error names the file, the field path (``targets[1].base_image``) and the fix;
+an unknown key gets a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import yaml
+from packaging.utils import NormalizedName, canonicalize_name
+
+from orchestrator.errors import ConfigError, TargetError
+from orchestrator.targets import Arch, Target
+
+PackageManager = Literal["apt", "apk", "none"]
+ResolveMode = Literal["auto", "always", "never"]
+
+DEFAULT_CONFIG = Path("wheelhouse.yaml")
+
+# The one place that lists every key wheelhouse.yaml may hold. A nested dict is a
+# mapping section; a string describes the expected value (used in messages).
+SCHEMA: dict[str, Any] = {
+    "requirements": "path to requirements.txt or uv.lock",
+    "output": "directory that receives wheelhouse/<target-id>/",
+    "cache_dir": "directory for downloads, built wheels and HTTP cache",
+    "resolve": "auto | always | never",
+    "index": {"url": "index URL", "extra_urls": "list of index URLs"},
+    "build": {
+        "force_build": "list of package names",
+        "timeout": "seconds per package build",
+        "builder": "buildx builder name",
+    },
+    "targets": [
+        {
+            "id": "target id, e.g. cp312-musllinux_1_2_aarch64",
+            "base_image": "image the builder stage starts FROM",
+            "runtime_image": "image verify installs into (default: base_image)",
+            "package_manager": "apt | apk | none",
+            "system_packages": "list of extra system packages for the toolchain",
+            "python": "python command inside the image",
+        }
+    ],
+    "packages": {
+        "*": {
+            "apt": "list of Debian build packages",
+            "apk": "list of Alpine build packages",
+            "runtime_apt": "list of Debian runtime packages",
+            "runtime_apk": "list of Alpine runtime packages",
+            "force_build": "true | false",
+            "verify_import": "true | false (false: verify installs but does not import it)",
+        }
+    },
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetConfig:
+    target: Target
+    base_image: str
+    runtime_image: str
+    package_manager: PackageManager
+    system_packages: tuple[str, ...] = ()
+    python: str = "python3"
+
+    @classmethod
+    def default(cls, target: Target) -> TargetConfig:
+        image = target.default_base_image
+        return cls(
+            target=target,
+            base_image=image,
+            runtime_image=image,
+            package_manager=_guess_package_manager(image),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageConfig:
+    apt: tuple[str, ...] = ()
+    apk: tuple[str, ...] = ()
+    runtime_apt: tuple[str, ...] = ()
+    runtime_apk: tuple[str, ...] = ()
+    force_build: bool = False
+    #: False for modules that refuse to import off their hardware (RPi.GPIO off a Pi).
+    verify_import: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path | None
+    requirements: Path | None
+    output: Path
+    cache_dir: Path | None = None
+    resolve: ResolveMode = "auto"
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    targets: tuple[TargetConfig, ...] = ()
+    force_build: frozenset[NormalizedName] = frozenset()
+    build_timeout: int = 1800
+    builder: str | None = None
+    packages: Mapping[NormalizedName, PackageConfig] = field(default_factory=dict)
+
+    def target_config(self, target: Target) -> TargetConfig:
+        for tc in self.targets:
+            if tc.target == target:
+                return tc
+        return TargetConfig.default(target)
+
+    def select_targets(
+        self, ids: Sequence[str] = (), arches: Sequence[str] = ()
+    ) -> tuple[TargetConfig, ...]:
+        """``--target`` ids (configured or not) and ``--arch`` filters, in that order."""
+        chosen = [self.target_config(Target.parse(i)) for i in ids] if ids else list(self.targets)
+        if not chosen:
+            raise TargetError(
+                "no targets: wheelhouse.yaml lists none and no --target was given",
+                hint="add a `targets:` list to wheelhouse.yaml or pass "
+                "--target cp312-musllinux_1_2_aarch64",
+            )
+        if arches:
+            wanted = {Arch.parse(a) for a in arches}
+            kept = [tc for tc in chosen if tc.target.arch in wanted]
+            if not kept:
+                have = ", ".join(tc.target.id for tc in chosen)
+                names = ", ".join(sorted(a.docker_arch for a in wanted))
+                raise TargetError(
+                    f"no target for --arch {names} (targets: {have})",
+                    hint="add a target of that architecture to wheelhouse.yaml",
+                )
+            chosen = kept
+        return tuple(dict.fromkeys(chosen))
+
+
+def load_config(path: Path | None) -> Config:
+    """Load ``path``; ``None`` means ./wheelhouse.yaml if present, else an empty config."""
+    if path is None:
+        if not DEFAULT_CONFIG.exists():
+            return Config(path=None, requirements=None, output=Path("wheelhouse"))
+        path = DEFAULT_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file not found: {path}",
+            hint="create it (see the README's wheelhouse.yaml) or pass --config PATH",
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {exc}", hint="fix the YAML syntax") from None
+    return parse_config(data if data is not None else {}, path)
+
+
+def parse_config(data: object, path: Path) -> Config:
+    top = _mapping(data, path, "", SCHEMA)
+    base = path.parent
+    index = _mapping(top.get("index", {}), path, "index", SCHEMA["index"])
+    build = _mapping(top.get("build", {}), path, "build", SCHEMA["build"])
+    packages = _packages(top.get("packages", {}), path)
+    force = {
+        canonicalize_name(n)
+        for n in _strings(build.get("force_build", []), path, "build.force_build")
+    }
+    force |= {name for name, pc in packages.items() if pc.force_build}
+    requirements = top.get("requirements")
+    cache_dir = top.get("cache_dir")
+    return Config(
+        path=path,
+        requirements=base / _string(requirements, path, "requirements") if requirements else None,
+        output=base / _string(top.get("output", "wheelhouse"), path, "output"),
+        cache_dir=base / _string(cache_dir, path, "cache_dir") if cache_dir else None,
+        resolve=cast(
+            ResolveMode,
+            _choice(top.get("resolve", "auto"), path, "resolve", ("auto", "always", "never")),
+        ),
+        index_url=_string(index["url"], path, "index.url") if "url" in index else None,
+        extra_index_urls=_strings(index.get("extra_urls", []), path, "index.extra_urls"),
+        targets=_targets(top.get("targets", []), path),
+        force_build=frozenset(force),
+        build_timeout=_positive_int(build.get("timeout", 1800), path, "build.timeout"),
+        builder=_string(build["builder"], path, "build.builder") if "builder" in build else None,
+        packages=packages,
+    )
+
+
+def _targets(data: object, path: Path) -> tuple[TargetConfig, ...]:
+    if not isinstance(data, list):
+        raise _field_error(
+            path,
+            "targets",
+            "expected a list of targets",
+            "targets:\n  - id: cp312-musllinux_1_2_aarch64",
+        )
+    result: list[TargetConfig] = []
+    for i, item in enumerate(data):
+        where = f"targets[{i}]"
+        entry = _mapping(
+            {"id": item} if isinstance(item, str) else item, path, where, SCHEMA["targets"][0]
+        )
+        if "id" not in entry:
+            raise _field_error(path, where, "missing `id`", "e.g. id: cp312-musllinux_1_2_aarch64")
+        try:
+            target = Target.parse(_string(entry["id"], path, f"{where}.id"))
+        except TargetError as exc:
+            raise ConfigError(f"{path}: {where}.id: {exc.message}", hint=exc.hint) from None
+        default = TargetConfig.default(target)
+        base_image = _string(
+            entry.get("base_image", default.base_image), path, f"{where}.base_image"
+        )
+        manager = entry.get("package_manager", _guess_package_manager(base_image))
+        result.append(
+            TargetConfig(
+                target=target,
+                base_image=base_image,
+                runtime_image=_string(
+                    entry.get("runtime_image", base_image), path, f"{where}.runtime_image"
+                ),
+                package_manager=cast(
+                    PackageManager,
+                    _choice(manager, path, f"{where}.package_manager", ("apt", "apk", "none")),
+                ),
+                system_packages=_strings(
+                    entry.get("system_packages", []), path, f"{where}.system_packages"
+                ),
+                python=_string(entry.get("python", "python3"), path, f"{where}.python"),
+            )
+        )
+    ids = [tc.target.id for tc in result]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise _field_error(
+            path, "targets", f"target listed twice: {', '.join(dupes)}", "list each target once"
+        )
+    return tuple(result)
+
+
+def _packages(data: object, path: Path) -> dict[NormalizedName, PackageConfig]:
+    section = _mapping(data, path, "packages", None)
+    result: dict[NormalizedName, PackageConfig] = {}
+    for name, value in section.items():
+        where = f"packages.{name}"
+        entry = _mapping(value, path, where, SCHEMA["packages"]["*"])
+        lists = {
+            key: _strings(entry.get(key, []), path, f"{where}.{key}")
+            for key in ("apt", "apk", "runtime_apt", "runtime_apk")
+        }
+        result[canonicalize_name(str(name))] = PackageConfig(
+            force_build=_bool(entry.get("force_build", False), path, f"{where}.force_build"),
+            verify_import=_bool(entry.get("verify_import", True), path, f"{where}.verify_import"),
+            **lists,
+        )
+    return result
+
+
+def _guess_package_manager(image: str) -> PackageManager:
+    return "apk" if "alpine" in image.rsplit("/", 1)[-1] else "apt"
+
+
+def _mapping(
+    data: object, path: Path, where: str, schema: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _field_error(
+            path,
+            where or "top level",
+            "expected a mapping of keys",
+            "see the README's wheelhouse.yaml",
+        )
+    if schema is not None:
+        for key in data:
+            if key not in schema:
+                _unknown_key(path, where, str(key), schema)
+    return {str(k): v for k, v in data.items()}
+
+
+def _unknown_key(path: Path, where: str, key: str, schema: Iterable[str]) -> None:
+    known = sorted(schema)
+    close = difflib.get_close_matches(key, known, n=1)
+    field_path = f"{where}.{key}" if where else key
+    hint = f"did you mean `{close[0]}`?" if close else f"known keys here: {', '.join(known)}"
+    raise ConfigError(f"{path}: {field_path}: unknown key", hint=hint)
+
+
+def _field_error(path: Path, where: str, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {problem}", hint=fix)
+
+
+def _string(value: object, path: Path, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _field_error(
+            path,
+            where,
+            f"expected a non-empty string, got {value!r}",
+            f"e.g. {where.rsplit('.', 1)[-1]}: ...",
+        )
+    return value
+
+
+def _strings(value: object, path: Path, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _field_error(
+            path,
+            where,
+            f"expected a list of strings, got {value!r}",
+            f"e.g. {where.rsplit('.', 1)[-1]}: [a, b]",
+        )
+    return tuple(value)
+
+
+def _bool(value: object, path: Path, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _field_error(
+            path,
+            where,
+            f"expected true or false, got {value!r}",
+            f"{where.rsplit('.', 1)[-1]}: true",
+        )
+    return value
+
+
+def _choice(value: object, path: Path, where: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _field_error(
+            path,
+            where,
+            f"{value!r} is not one of {', '.join(allowed)}",
+            f"use one of: {', '.join(allowed)}",
+        )
+    return str(value)
+
+
+def _positive_int(value: object, path: Path, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _field_error(
+            path,
+            where,
+            f"expected a positive whole number, got {value!r}",
+            f"e.g. {where.rsplit('.', 1)[-1]}: 1800",
+        )
+    return value

@@ -1,0 +1,216 @@
+"""Fetch release files into a content-addressed store: ``<cache>/files/<sha256>/<filename>``.
+
+A file is stored only once its hash has been checked, so whatever is in the store is
+trusted and never fetched again. The HTTP transport is passed in (tests hand an
+``httpx.MockTransport``); retries cover the network, never a wrong hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from orchestrator.errors import IndexUnavailableError
+
+_CHUNK = 1 << 16
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class DownloadError(IndexUnavailableError):
+    """A file could not be fetched from the index after retries."""
+
+
+class HashMismatchError(DownloadError):
+    """The index served a file whose sha256 is not the one it (or the lock file) listed."""
+
+    def __init__(self, filename: str, url: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"sha256 mismatch for {filename}: expected {expected}, got {actual} (from {url}); "
+            "the file was not kept",
+            hint="the index or a proxy served a different file than it lists; retry later, "
+            "and if it persists check the hash in your lock file or report it to the index",
+        )
+        self.filename = filename
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileRequest:
+    """One file to fetch; ``sha256`` is what the index or the lock file promises."""
+
+    filename: str
+    url: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredFile:
+    """A file in the store: its path and its (checked) sha256."""
+
+    path: Path
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+class FileStore:
+    """``<root>/<sha256>/<filename>``; entries appear atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str, filename: str) -> Path:
+        if not _SHA256.match(sha256.lower()):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        if "/" in filename or filename.startswith(".") or not filename:
+            raise ValueError(f"not a plain file name: {filename!r}")
+        return self.root / sha256.lower() / filename
+
+    def get(self, sha256: str | None, filename: str) -> Path | None:
+        if sha256 is None:
+            return None
+        path = self.path_for(sha256, filename)
+        return path if path.is_file() else None
+
+    def temp_file(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".partial-", dir=self.root)
+        os.close(fd)
+        return Path(name)
+
+    def put(self, temp: Path, sha256: str, filename: str) -> Path:
+        """Move a checked temp file into place; a concurrent writer of the same file is fine."""
+        final = self.path_for(sha256, filename)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp.replace(final)
+        return final
+
+
+class Downloader:
+    """Fetches ``FileRequest``s into a ``FileStore``, a few at a time, with retries."""
+
+    def __init__(
+        self,
+        store: FileStore,
+        client: httpx.Client | None = None,
+        *,
+        concurrency: int = 8,
+        retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self._client = client
+        self.concurrency = concurrency
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+
+    @classmethod
+    def for_cache(
+        cls, cache_dir: Path, *, transport: httpx.BaseTransport | None = None
+    ) -> Downloader:
+        """The usual setup: ``<cache_dir>/files``, an httpx client that follows redirects."""
+        client = httpx.Client(transport=transport, follow_redirects=True, timeout=60.0)
+        return cls(FileStore(cache_dir / "files"), client)
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(follow_redirects=True, timeout=60.0)
+        return self._client
+
+    def fetch(self, request: FileRequest) -> StoredFile:
+        """``request``'s file in the store, fetched unless it is there already."""
+        stored = self.store.get(request.sha256, request.filename)
+        if stored is not None:
+            return StoredFile(path=stored, sha256=stored.parent.name)
+        temp = self.store.temp_file()
+        try:
+            actual = self._download_with_retries(request, temp)
+            expected = (request.sha256 or actual).lower()
+            if actual != expected:
+                raise HashMismatchError(request.filename, request.url, expected, actual)
+            return StoredFile(path=self.store.put(temp, actual, request.filename), sha256=actual)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def fetch_all(self, requests: Iterable[FileRequest]) -> list[StoredFile]:
+        """Fetch concurrently; results come back in the order of ``requests``."""
+        todo: Sequence[FileRequest] = list(requests)
+        if len(todo) <= 1:
+            return [self.fetch(r) for r in todo]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self.fetch, todo))
+
+    def _download_with_retries(self, request: FileRequest, temp: Path) -> str:
+        for attempt in range(self.retries + 1):
+            try:
+                return self._download(request, temp)
+            except (httpx.TransportError, _RetryableStatus) as exc:
+                if attempt == self.retries:
+                    raise DownloadError(
+                        f"could not download {request.filename} from {request.url} "
+                        f"after {self.retries + 1} attempts: {exc}",
+                        hint="check the network and the index URL; the run can simply be "
+                        "repeated, files already downloaded are kept",
+                    ) from exc
+                self._sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _download(self, request: FileRequest, temp: Path) -> str:
+        digest = hashlib.sha256()
+        with self.client.stream("GET", request.url) as response:
+            _check_status(request, response)
+            with temp.open("wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        return digest.hexdigest()
+
+
+class _RetryableStatus(Exception):
+    pass
+
+
+def _check_status(request: FileRequest, response: httpx.Response) -> None:
+    if response.status_code in _RETRY_STATUS:
+        raise _RetryableStatus(f"HTTP {response.status_code}")
+    if response.is_error:
+        raise DownloadError(
+            f"could not download {request.filename}: HTTP {response.status_code} from "
+            f"{request.url}",
+            hint="the index lists a file it does not serve; re-plan, or check the index URL",
+        )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def link_or_copy(source: Path, dest: Path) -> None:
+    """Hard-link ``source`` to ``dest`` (cheap for big wheels), copying across file systems."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        dest.hardlink_to(source)
+    except OSError:
+        shutil.copyfile(source, dest)

@@ -1,0 +1,424 @@
+"""The boundary to Docker: docker-py for the engine API, the buildx CLI for builds.
+
+Everything that can go wrong out there is translated here into ``EngineError`` with
+a fix in its hint; nothing else in wheelhouse imports docker or runs ``docker``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import docker  # type: ignore[import-untyped]
+import docker.errors  # type: ignore[import-untyped]
+
+from orchestrator.errors import EngineError
+
+LineCallback = Callable[[str], None]
+
+HINT_START_ENGINE = (
+    "start Docker: `dockerd &` or `sudo systemctl start docker`; "
+    "on a bare Debian machine `bash scripts/bootstrap-engine.sh`"
+)
+HINT_BUILDX = (
+    "install buildx >= 0.11: the docker-buildx package (Debian) or docker-buildx-plugin "
+    "(Docker's repository); on a bare Debian machine `bash scripts/bootstrap-engine.sh`"
+)
+
+
+def hint_qemu(platform: str) -> str:
+    arch = platform.split("/")[1]
+    return (
+        f"register QEMU for {arch}: `docker run --privileged --rm tonistiigi/binfmt "
+        f"--install {arch}` or `apt-get install qemu-user-static binfmt-support`, "
+        "then restart dockerd so BuildKit sees the new platform"
+    )
+
+
+#: How many lines of buildx output a result keeps for failure reports.
+TAIL_LINES = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildxRequest:
+    context: Path
+    dockerfile: Path
+    platform: str
+    output_dir: Path
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target_stage: str | None = None
+    #: Stages BuildKit must run again even when cached (wheelhouse caches their results).
+    no_cache_filter: tuple[str, ...] = ()
+    #: Seconds for the whole `docker buildx build`; ``None``: no limit.
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildxResult:
+    returncode: int
+    seconds: float
+    tail: tuple[str, ...]
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class Engine(Protocol):
+    """What the builder needs of Docker."""
+
+    def ping(self) -> None: ...
+
+    def image_digest(self, image: str, platform: str) -> str:
+        """The image Id of ``image`` for ``platform``, pulling it when absent."""
+        ...
+
+    def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult: ...
+
+
+ImageState = Literal["present", "pullable", "missing"]
+
+Popen = Callable[..., "subprocess.Popen[str]"]
+
+
+class DockerEngine:
+    """The real engine. ``client_factory`` and ``popen`` are looked up when used, so
+    tests can replace ``docker.from_env`` and ``subprocess.Popen``."""
+
+    def __init__(
+        self,
+        *,
+        builder: str | None = None,
+        docker_cli: str = "docker",
+        client_factory: Callable[[], Any] | None = None,
+        popen: Popen | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.builder = builder
+        self.docker_cli = docker_cli
+        self._client_factory = client_factory
+        self._popen = popen
+        self._clock = clock
+        self._client: Any = None
+
+    # --- docker-py ----------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            factory = self._client_factory or docker.from_env
+            with _engine_errors("connect to the Docker engine"):
+                self._client = factory()
+        return self._client
+
+    def ping(self) -> None:
+        with _engine_errors("ping the Docker engine"):
+            self.client.ping()
+
+    def image_id(self, image: str) -> tuple[str, str] | None:
+        """(Id, os/arch[/variant]) of a local image, or ``None`` when absent."""
+        with _engine_errors(f"inspect image {image}"):
+            try:
+                attrs = self.client.images.get(image).attrs
+            except docker.errors.ImageNotFound:
+                return None
+        return str(attrs["Id"]), _image_platform(attrs)
+
+    def pull(self, image: str, platform: str) -> None:
+        repo, tag = docker.utils.parse_repository_tag(image)
+        try:
+            self.client.images.pull(repo, tag=tag or "latest", platform=platform)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineError(
+                f"base image {image} ({platform}) is not present and could not be pulled: "
+                f"{_short(exc)}",
+                hint="check the image name and your registry login (`docker login`), or "
+                "build/load the image locally (`docker images` lists what is there)",
+            ) from None
+
+    def image_digest(self, image: str, platform: str) -> str:
+        found = self.image_id(image)
+        if found is None:
+            self.pull(image, platform)
+            found = self.image_id(image)
+            if found is None:
+                raise EngineError(f"image {image} is still missing after a pull")
+        image_id, actual = found
+        if not _same_platform(actual, platform):
+            raise EngineError(
+                f"image {image} holds {actual}, but the target needs {platform}",
+                hint="with the classic image store one tag holds one platform: give this "
+                f"target a base_image tag of its own that holds {platform} "
+                f"(e.g. `docker pull --platform {platform} {image}` then `docker tag`)",
+            )
+        return image_id
+
+    def image_state(self, image: str) -> ImageState:
+        """Present locally, pullable (the registry knows it), or missing: never downloads."""
+        if self.image_id(image) is not None:
+            return "present"
+        try:
+            self.client.api.inspect_distribution(image)
+        except (docker.errors.DockerException, OSError):
+            return "missing"
+        return "pullable"
+
+    def run_true(self, image: str, platform: str) -> str | None:
+        """Run ``true`` in ``image`` for ``platform``; ``None`` if it ran, else the error."""
+        try:
+            self.client.containers.run(image, ["true"], platform=platform, remove=True)
+        except (docker.errors.DockerException, OSError) as exc:
+            return _short(exc)
+        return None
+
+    # --- the buildx CLI -----------------------------------------------------------------------
+
+    def _run(self, args: list[str]) -> tuple[int, str]:
+        popen = self._popen or subprocess.Popen
+        try:
+            with popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as process:
+                out, _ = process.communicate()
+                return process.returncode, out
+        except FileNotFoundError:
+            raise EngineError(
+                f"the Docker CLI `{args[0]}` is not installed", hint=HINT_START_ENGINE
+            ) from None
+
+    def buildx_version(self) -> str:
+        """The buildx version (``0.13.1``); ``EngineError`` when buildx is missing."""
+        code, out = self._run([self.docker_cli, "buildx", "version"])
+        match = re.search(r"\bv?(\d+\.\d+(?:\.\d+)?)", out)
+        if code != 0 or match is None:
+            raise EngineError(f"docker buildx is not available: {out.strip()}", hint=HINT_BUILDX)
+        return match.group(1)
+
+    def buildx_platforms(self) -> tuple[str, ...]:
+        """Platforms the builder lists (``docker buildx inspect``)."""
+        args = [self.docker_cli, "buildx", "inspect"]
+        if self.builder:
+            args.append(self.builder)
+        code, out = self._run(args)
+        if code != 0:
+            raise _classify(out, None) or EngineError(
+                f"docker buildx inspect failed: {out.strip()}", hint=HINT_BUILDX
+            )
+        return parse_platforms(out)
+
+    def buildx_args(self, request: BuildxRequest) -> list[str]:
+        args = [self.docker_cli, "buildx", "build", "--platform", request.platform]
+        args += ["--progress=plain", "--output", f"type=local,dest={request.output_dir}"]
+        if self.builder:
+            args += ["--builder", self.builder]
+        for name, value in request.build_args.items():
+            args += ["--build-arg", f"{name}={value}"]
+        if request.target_stage:
+            args += ["--target", request.target_stage]
+        for stage in request.no_cache_filter:
+            args += ["--no-cache-filter", stage]
+        return [*args, "-f", str(request.dockerfile), str(request.context)]
+
+    def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
+        """Run one build, streaming its plain progress line by line to ``on_line``."""
+        popen = self._popen or subprocess.Popen
+        args = self.buildx_args(request)
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        start = self._clock()
+        try:
+            process = popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
+        except FileNotFoundError:
+            raise EngineError(
+                f"the Docker CLI `{self.docker_cli}` is not installed", hint=HINT_START_ENGINE
+            ) from None
+        with process, _deadline(process, request.timeout) as expired:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = raw.rstrip("\n")
+                tail.append(line)
+                on_line(line)
+            returncode = process.wait()
+        result = BuildxResult(
+            returncode=returncode,
+            seconds=self._clock() - start,
+            tail=tuple(tail),
+            timed_out=expired.is_set(),
+        )
+        if not result.ok and not result.timed_out:
+            error = _classify("\n".join(tail), request.platform)
+            if error is not None:
+                raise error
+        return result
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _engine_errors(doing: str) -> Iterator[None]:
+    """docker-py's and requests' failures (requests' are OSErrors) -> EngineError."""
+    try:
+        yield
+    except (docker.errors.DockerException, OSError) as exc:
+        raise EngineError(f"could not {doing}: {_short(exc)}", hint=HINT_START_ENGINE) from None
+
+
+@contextmanager
+def _deadline(process: subprocess.Popen[str], seconds: float | None) -> Iterator[threading.Event]:
+    """Kill ``process`` after ``seconds``; the event says whether that happened."""
+    expired = threading.Event()
+
+    def kill() -> None:
+        expired.set()
+        process.kill()
+
+    timer = threading.Timer(seconds, kill) if seconds is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+_ENGINE_DOWN = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "Is the docker daemon running",
+)
+_NO_BUILDX = ("unknown command: docker buildx", "'buildx' is not a docker command")
+_NO_QEMU = ("exec format error",)
+_NO_IMAGE = ("pull access denied", "failed to resolve source metadata", "not found: manifest")
+
+
+def _classify(output: str, platform: str | None) -> EngineError | None:
+    """The engine-level problem a failed buildx run reports, if it is one."""
+    last = _last_error_line(output)
+    if any(s in output for s in _ENGINE_DOWN):
+        return EngineError(f"the Docker engine is not answering: {last}", hint=HINT_START_ENGINE)
+    if any(s in output for s in _NO_BUILDX):
+        return EngineError("docker buildx is not installed", hint=HINT_BUILDX)
+    if platform is not None and any(s in output for s in _NO_QEMU):
+        return EngineError(
+            f"the engine cannot run {platform} programs (no QEMU emulation): {last}",
+            hint=hint_qemu(platform),
+        )
+    if any(s in output for s in _NO_IMAGE):
+        return EngineError(
+            f"the base image is missing and could not be pulled: {last}",
+            hint="build or load it locally (`docker images`), or check its name and "
+            "your registry login",
+        )
+    return None
+
+
+def _last_error_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if "ERROR" in line or "error" in line]
+    return (lines[-1] if lines else output.strip().splitlines()[-1:] or [""])[0].strip()
+
+
+def parse_platforms(inspect_output: str) -> tuple[str, ...]:
+    """The ``Platforms:`` line(s) of ``docker buildx inspect``, ``*`` marks dropped."""
+    found: list[str] = []
+    for line in inspect_output.splitlines():
+        if line.strip().startswith("Platforms:"):
+            items = line.split(":", 1)[1].split(",")
+            found += [i.strip().rstrip("*").strip() for i in items if i.strip()]
+    return tuple(dict.fromkeys(found))
+
+
+def _image_platform(attrs: Mapping[str, Any]) -> str:
+    parts = [str(attrs.get("Os", "linux")), str(attrs.get("Architecture", ""))]
+    if attrs.get("Variant"):
+        parts.append(str(attrs["Variant"]))
+    return "/".join(parts)
+
+
+def _same_platform(actual: str, wanted: str) -> bool:
+    # arm64 images often carry variant v8; linux/arm64 and linux/arm64/v8 are the same.
+    def norm(p: str) -> str:
+        return p[: -len("/v8")] if p.endswith("arm64/v8") else p
+
+    return norm(actual) == norm(wanted)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# --- BuildKit's plain progress ----------------------------------------------------------------
+
+StepKind = Literal["start", "output", "done", "cached", "error", "canceled"]
+
+_VERTEX = re.compile(r"^#(?P<id>\d+) (?P<rest>.*)$")
+_HEADER = re.compile(r"^\[(?P<stage>[^\]\s]+)(?:\s+\d+/\d+)?\]\s*(?P<step>.*)$")
+_DONE = re.compile(r"^DONE (?P<seconds>\d+(?:\.\d+)?)s$")
+_OUTPUT = re.compile(r"^\d+(?:\.\d+)? (?P<text>.*)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEvent:
+    """One line of ``--progress=plain`` output, tied to its BuildKit vertex and stage."""
+
+    vertex: int
+    kind: StepKind
+    stage: str | None
+    text: str = ""
+    seconds: float | None = None
+
+
+class PlainProgressParser:
+    """Feeds on buildx's plain progress, one line at a time; remembers vertex -> stage."""
+
+    def __init__(self) -> None:
+        self._stages: dict[int, str | None] = {}
+
+    def feed(self, line: str) -> StepEvent | None:
+        match = _VERTEX.match(line.rstrip())
+        if match is None:
+            return None
+        vertex, rest = int(match["id"]), match["rest"]
+        if rest.startswith("["):
+            return self._header(vertex, rest)
+        stage = self._stages.get(vertex)
+        return _status_event(vertex, stage, rest)
+
+    def _header(self, vertex: int, rest: str) -> StepEvent | None:
+        header = _HEADER.match(rest)
+        stage = header["stage"] if header else None
+        if vertex in self._stages:
+            return None  # the printer repeats a header when it switches back to a vertex
+        self._stages[vertex] = stage
+        return StepEvent(
+            vertex=vertex, kind="start", stage=stage, text=header["step"] if header else rest
+        )
+
+
+def _status_event(vertex: int, stage: str | None, rest: str) -> StepEvent:
+    done = _DONE.match(rest)
+    if done:
+        return StepEvent(vertex=vertex, kind="done", stage=stage, seconds=float(done["seconds"]))
+    if rest == "CACHED":
+        return StepEvent(vertex=vertex, kind="cached", stage=stage)
+    if rest.startswith("ERROR"):
+        return StepEvent(vertex=vertex, kind="error", stage=stage, text=rest)
+    if rest.startswith("CANCELED"):
+        return StepEvent(vertex=vertex, kind="canceled", stage=stage, text=rest)
+    output = _OUTPUT.match(rest)
+    return StepEvent(
+        vertex=vertex, kind="output", stage=stage, text=output["text"] if output else rest
+    )

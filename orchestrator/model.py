@@ -1,0 +1,178 @@
+"""Frozen data that flows between the stages: inputs -> planner -> builder -> wheelhouse.
+
+Nothing here does I/O. The planner turns ``Pin`` + ``ReleaseFile`` into a ``Plan``;
+the builder and the collector consume a ``Plan`` and nothing else of the planner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from orchestrator.targets import Target
+
+Action = Literal["download", "build", "error"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location:
+    """Where an input came from: a file and a line (requirements) or a field path (uv.lock)."""
+
+    file: Path
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.file}:{self.line}"
+        if self.field is not None:
+            return f"{self.file}: {self.field}"
+        return str(self.file)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseFile:
+    """One file of a release as an index (PEP 691) or a lock file lists it."""
+
+    filename: str
+    url: str
+    sha256: str | None = None
+    requires_python: str | None = None
+    #: ``None`` when not yanked; otherwise the reason (possibly empty).
+    yanked: str | None = None
+    size: int | None = None
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectPage:
+    """What the index knows of one project: every file of every release."""
+
+    name: NormalizedName
+    files: tuple[ReleaseFile, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pin:
+    """One distribution the target installs, at one exact version.
+
+    ``files`` is given when the input already lists them (uv.lock); otherwise the
+    planner is handed the index's project page. ``unsupported`` carries the reason
+    when the input names a source wheelhouse cannot build (a VCS URL, say).
+    """
+
+    name: NormalizedName
+    version: Version | None
+    hashes: frozenset[str] = frozenset()
+    location: Location | None = None
+    files: tuple[ReleaseFile, ...] | None = None
+    unsupported: str | None = None
+    force_build: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackagePlan:
+    """The decision for one package on one target."""
+
+    name: NormalizedName
+    version: str
+    action: Action
+    file: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    reason: str = ""
+    #: System packages the build needs (filled from the knowledge file for builds).
+    system_packages: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "action": self.action,
+            "file": self.file,
+            "url": self.url,
+            "sha256": self.sha256,
+            "reason": self.reason,
+            "system_packages": list(self.system_packages),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetPlan:
+    target: Target
+    packages: tuple[PackagePlan, ...]
+
+    def by_action(self, action: Action) -> tuple[PackagePlan, ...]:
+        return tuple(p for p in self.packages if p.action == action)
+
+    @property
+    def counts(self) -> dict[Action, int]:
+        return {a: len(self.by_action(a)) for a in ("download", "build", "error")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    targets: tuple[TargetPlan, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def has_errors(self) -> bool:
+        return any(t.by_action("error") for t in self.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targets": [
+                {
+                    "id": t.target.id,
+                    "packages": [p.to_json() for p in t.packages],
+                }
+                for t in self.targets
+            ]
+        }
+
+
+Origin = Literal["pypi", "built"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    """A wheel ready for a target's wheelhouse: downloaded from the index or built."""
+
+    name: NormalizedName
+    version: str
+    path: Path
+    sha256: str
+    origin: Origin
+    #: For built wheels: what they were built from and in.
+    sdist_sha256: str | None = None
+    base_image_digest: str | None = None
+    build_seconds: float | None = None
+    #: True when the built wheel came from wheelhouse's build cache (no build ran).
+    cached: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildFailure:
+    name: NormalizedName
+    version: str
+    reason: str
+    log_tail: str = ""
+    log_path: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetBuild:
+    """What the builder made for one target: every wheel it needs, and what failed."""
+
+    target: Target
+    artifacts: tuple[Artifact, ...]
+    failures: tuple[BuildFailure, ...] = ()
+    #: Seconds spent in `docker buildx build` (0 when everything came from the cache).
+    build_seconds: float = 0.0

@@ -1,0 +1,55 @@
+"""Human-readable tables for plans. Pure: returns text, never prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orchestrator.model import PackagePlan, Plan, TargetPlan
+
+_ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR"}
+
+
+def plan_table(plan: Plan, *, images: dict[str, str] | None = None) -> str:
+    blocks = [_target_table(t, (images or {}).get(t.target.id)) for t in plan.targets]
+    lines = ["\n\n".join(blocks)]
+    lines.extend(f"warning: {w}" for w in plan.warnings)
+    return "\n".join(lines)
+
+
+def _target_table(tp: TargetPlan, image: str | None) -> str:
+    header = tp.target.id + (f"  (builds in {image})" if image else "")
+    rows = [("PACKAGE", "VERSION", "ACTION", "FILE / REASON")]
+    for pkg in tp.packages:
+        rows.extend(_rows(pkg))
+    counts = tp.counts
+    summary = (
+        f"{_n(counts['download'], 'wheel')}, {_n(counts['build'], 'build')}, "
+        f"{_n(counts['error'], 'error')}"
+    )
+    return "\n".join([header, *_columns(rows), summary])
+
+
+def _rows(pkg: PackagePlan) -> list[tuple[str, str, str, str]]:
+    detail = pkg.file or pkg.reason
+    rows: list[tuple[str, str, str, str]] = [
+        (pkg.name, pkg.version, _ACTION_WORD[pkg.action], detail)
+    ]
+    if pkg.action == "download" and pkg.reason:  # a yanked release: say so, as pip warns
+        rows.append(("", "", "", f"note: {pkg.reason}"))
+    if pkg.action == "build":
+        rows.append(("", "", "", f"why: {pkg.reason}"))
+        if pkg.system_packages:
+            rows.append(("", "", "", f"system packages: {' '.join(pkg.system_packages)}"))
+    return rows
+
+
+def _columns(rows: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [
+        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        for row in rows
+    ]
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")

@@ -1,0 +1,668 @@
+"""requirements.txt as pip reads it, parsed into frozen data.
+
+Lines are read the way pip's ``req_file`` reads them: ``\\`` continuations are
+joined first, then comments (``#`` at the start or after whitespace) are dropped,
+then ``${VAR}`` is expanded from the environment. A line is either a requirement
+(optionally followed by ``--hash``) or a line of options (``-r``, ``-c``, ``-i``...).
+
+Requirements wheelhouse cannot plan (VCS, editable, local path, direct URL) are not
+errors here: they are kept as ``UnsupportedLine`` so the plan can show them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+from urllib.parse import unquote, urlsplit
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from orchestrator.errors import RequirementsError
+from orchestrator.model import Location, Pin
+from orchestrator.targets import Target
+
+__all__ = [
+    "RequirementLine",
+    "RequirementsFile",
+    "UnsupportedLine",
+    "is_fully_pinned",
+    "parse_requirements",
+    "pins_for_target",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequirementLine:
+    """One PEP 508 requirement line."""
+
+    requirement: Requirement
+    #: sha256 hex digests (lower case) from ``--hash=sha256:...``.
+    hashes: frozenset[str]
+    #: The file and the line the logical line starts on.
+    location: Location
+    #: The logical line as written (continuations joined, comment dropped).
+    text: str
+
+    @property
+    def name(self) -> NormalizedName:
+        return canonicalize_name(self.requirement.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnsupportedLine:
+    """A requirement wheelhouse cannot plan: VCS, editable, local path or direct URL."""
+
+    location: Location
+    text: str
+    reason: str
+    #: The project name when the line names one (``name @ url``, ``#egg=``, a file name).
+    name: NormalizedName | None = None
+    marker: Marker | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequirementsFile:
+    #: From the file and its ``-r`` includes, in reading order.
+    requirements: tuple[RequirementLine, ...]
+    #: From ``-c`` / ``--constraint`` includes.
+    constraints: tuple[RequirementLine, ...]
+    unsupported: tuple[UnsupportedLine, ...]
+    #: The last ``--index-url`` / ``-i`` seen.
+    index_url: str | None
+    #: ``--extra-index-url`` values in order, without repeats.
+    extra_index_urls: tuple[str, ...]
+    #: Every file read, the given file first.
+    files: tuple[Path, ...]
+
+
+# --- reading lines as pip does -------------------------------------------------------
+
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_ENV_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")
+
+
+def _logical_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """Join ``\\`` continuations; a comment line ends a continuation (pip's join_lines)."""
+    start = 0
+    pending: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        is_comment = _COMMENT.match(line) is not None
+        if line.endswith("\\") and not is_comment:
+            if not pending:
+                start = number
+            pending.append(line.strip("\\"))
+            continue
+        if is_comment:
+            line = " " + line  # noqa: PLW2901 - so the comment is stripped later, as pip does
+        if pending:
+            pending.append(line)
+            yield start, "".join(pending)
+            pending = []
+        else:
+            yield number, line
+    if pending:
+        yield start, "".join(pending)
+
+
+def _expand_env(text: str) -> str:
+    """``${VAR}`` (upper case, digits, ``_``) from the environment; unset ones stay as written."""
+    return _ENV_VAR.sub(lambda m: os.environ.get(m["name"], m.group(0)), text)
+
+
+def _split_args_options(line: str) -> tuple[str, str]:
+    """The requirement part and the options part: options start at the first ``-`` token."""
+    tokens = line.split(" ")
+    for index, token in enumerate(tokens):
+        if token.startswith("-"):
+            return " ".join(tokens[:index]), " ".join(tokens[index:])
+    return line, ""
+
+
+# --- options ------------------------------------------------------------------------
+
+_OptionKind = Literal[
+    "requirement",
+    "constraint",
+    "editable",
+    "index_url",
+    "extra_index_url",
+    "hash",
+    "build_option",
+    "ignored_value",
+    "ignored_flag",
+]
+
+_LONG_OPTIONS: dict[str, _OptionKind] = {
+    "--requirement": "requirement",
+    "--constraint": "constraint",
+    "--editable": "editable",
+    "--index-url": "index_url",
+    "--extra-index-url": "extra_index_url",
+    "--hash": "hash",
+    "--config-settings": "build_option",
+    "--global-option": "build_option",
+    "--find-links": "ignored_value",
+    "--no-binary": "ignored_value",
+    "--only-binary": "ignored_value",
+    "--trusted-host": "ignored_value",
+    "--use-feature": "ignored_value",
+    "--prefer-binary": "ignored_flag",
+    "--pre": "ignored_flag",
+    "--require-hashes": "ignored_flag",
+    "--no-index": "ignored_flag",
+}
+_SHORT_OPTIONS = {
+    "-r": "--requirement",
+    "-c": "--constraint",
+    "-e": "--editable",
+    "-i": "--index-url",
+    "-f": "--find-links",
+    "-C": "--config-settings",
+}
+_TAKES_NO_VALUE = ("ignored_flag",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Option:
+    name: str
+    kind: _OptionKind
+    value: str
+
+
+def _long_option(given: str) -> str | None:
+    """The full option name, accepting a unique prefix as optparse does (``--extra-index``)."""
+    if given in _LONG_OPTIONS:
+        return given
+    matches = [name for name in _LONG_OPTIONS if name.startswith(given)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _parse_options(text: str, where: _Where) -> list[_Option]:
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise where.error(f"cannot split the options: {exc}", "close the quote") from exc
+    options: list[_Option] = []
+    while tokens:
+        token = tokens.pop(0)
+        name, value = _option_name_and_value(token, where)
+        kind = _LONG_OPTIONS[name]
+        if kind in _TAKES_NO_VALUE:
+            if value is not None:
+                raise where.error(f"option {name} takes no value", f"write {name} alone")
+            options.append(_Option(name=name, kind=kind, value=""))
+            continue
+        if value is None:
+            if not tokens:
+                raise where.error(f"option {name} needs a value", f"write {name} VALUE")
+            value = tokens.pop(0)
+        options.append(_Option(name=name, kind=kind, value=value))
+    return options
+
+
+def _option_name_and_value(token: str, where: _Where) -> tuple[str, str | None]:
+    if token.startswith("--"):
+        given, equals, value = token.partition("=")
+        name = _long_option(given)
+        if name is not None:
+            return name, value if equals else None
+    elif token[:2] in _SHORT_OPTIONS:
+        return _SHORT_OPTIONS[token[:2]], token[2:] or None
+    known = ", ".join(sorted({*_LONG_OPTIONS, *_SHORT_OPTIONS}))
+    raise where.error(
+        f"unknown option {token!r}",
+        f"wheelhouse reads the options pip accepts in requirements files: {known}",
+    )
+
+
+# --- classifying requirement text -------------------------------------------------
+
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//|/)")
+_ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".zip")
+_EGG = re.compile(r"[#&]egg=(?P<name>[^&\[\s]+)")
+
+_REASONS = {
+    "vcs": "VCS requirement: wheelhouse plans index releases only; "
+    "publish a release to an index (a private one works) and pin `name==version`",
+    "editable": "editable requirement: editable installs are for development; "
+    "pin a released version instead",
+    "path": "local path requirement: wheelhouse plans index releases only; "
+    "publish it to an index or pin a released version",
+    "url": "direct URL requirement: wheelhouse plans index releases only; "
+    "publish it to an index or pin a released version",
+}
+
+
+def _url_kind(url: str) -> str:
+    if url.startswith(_VCS_PREFIXES):
+        return "vcs"
+    if url.lower().startswith("file:"):
+        return "path"
+    return "url"
+
+
+def _name_from_location(location: str) -> NormalizedName | None:
+    """A project name from ``#egg=name`` or from a wheel / sdist file name, if any."""
+    egg = _EGG.search(location)
+    if egg:
+        return canonicalize_name(egg["name"])
+    filename = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        return parse_sdist_filename(filename)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+def _looks_like_path(text: str) -> bool:
+    if "@" in text:  # `name @ file:///...` is a PEP 508 requirement
+        return False
+    return (
+        text.startswith((".", "/", "~"))
+        or "/" in text
+        or "\\" in text
+        or text.lower().endswith(_ARCHIVE_SUFFIXES)
+    )
+
+
+# --- the parser -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Where:
+    """A logical line being read: its location and its text, for messages."""
+
+    location: Location
+    text: str
+
+    def error(self, problem: str, hint: str) -> RequirementsError:
+        return RequirementsError(f"{self.location}: {self.text}\n  {problem}", hint=hint)
+
+
+@dataclass(kw_only=True)
+class _Reader:
+    requirements: list[RequirementLine] = field(default_factory=list)
+    constraints: list[RequirementLine] = field(default_factory=list)
+    unsupported: list[UnsupportedLine] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    files: dict[Path, Path] = field(default_factory=dict)
+
+    def read(self, path: Path, *, constraint: bool, stack: tuple[Path, ...]) -> None:
+        """Read one file; ``stack`` holds the files that include it, for cycle checks."""
+        self.files.setdefault(path.resolve(), path)
+        stack = (*stack, path.resolve())
+        for number, raw in _logical_lines(_read_text(path).splitlines()):
+            text = _COMMENT.sub("", raw).strip()
+            if text:
+                where = _Where(location=Location(file=path, line=number), text=text)
+                self._line(where, constraint=constraint, stack=stack)
+
+    def _line(self, where: _Where, *, constraint: bool, stack: tuple[Path, ...]) -> None:
+        args, options_text = _split_args_options(_expand_env(where.text))
+        options = _parse_options(options_text, where)
+        if args:
+            self._requirement(where, args, options, constraint=constraint)
+            return
+        for option in options:
+            self._option(where, option, constraint=constraint, stack=stack)
+
+    def _option(
+        self, where: _Where, option: _Option, *, constraint: bool, stack: tuple[Path, ...]
+    ) -> None:
+        match option.kind:
+            case "requirement" | "constraint":
+                included = _include_path(where, option)
+                _check_cycle(where, included, stack)
+                self.read(included, constraint=option.kind == "constraint", stack=stack)
+            case "editable":
+                self._unsupported(where, "editable", option.value, constraint=constraint)
+            case "index_url":
+                self.index_url = option.value
+            case "extra_index_url":
+                if option.value not in self.extra_index_urls:
+                    self.extra_index_urls.append(option.value)
+            case "hash" | "build_option":
+                raise where.error(
+                    f"{option.name} belongs after a requirement on the same line",
+                    f"write `name==1.0 {option.name}=...` (use `\\` to continue a long line)",
+                )
+            case "ignored_value" | "ignored_flag":
+                pass
+
+    def _requirement(
+        self, where: _Where, args: str, options: list[_Option], *, constraint: bool
+    ) -> None:
+        hashes: set[str] = set()
+        for option in options:
+            if option.kind == "hash":
+                hashes.add(_sha256(where, option.value))
+            elif option.kind == "build_option":
+                raise where.error(
+                    f"{option.name} is not supported: wheelhouse builds every sdist "
+                    "the same way for a target",
+                    f"remove {option.name} from the line",
+                )
+            else:
+                raise where.error(
+                    f"option {option.name} cannot follow a requirement",
+                    f"put {option.name} on a line of its own",
+                )
+        parsed = _parse_requirement(where, args)
+        if isinstance(parsed, tuple):
+            kind, name, marker = parsed
+            self._unsupported(where, kind, args, constraint=constraint, name=name, marker=marker)
+            return
+        line = RequirementLine(
+            requirement=parsed, hashes=frozenset(hashes), location=where.location, text=where.text
+        )
+        (self.constraints if constraint else self.requirements).append(line)
+
+    def _unsupported(
+        self,
+        where: _Where,
+        kind: str,
+        value: str,
+        *,
+        constraint: bool,
+        name: NormalizedName | None = None,
+        marker: Marker | None = None,
+    ) -> None:
+        if constraint:
+            raise where.error(
+                "a constraint must name a project and versions, not a "
+                + _REASONS[kind].split(":", 1)[0],
+                "write `name==version` in the constraints file, "
+                "or move the line to the requirements file",
+            )
+        self.unsupported.append(
+            UnsupportedLine(
+                location=where.location,
+                text=where.text,
+                reason=_REASONS[kind],
+                name=name or _name_from_location(value),
+                marker=marker,
+            )
+        )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RequirementsError(
+            f"requirements file not found: {path}",
+            hint="check the path in wheelhouse.yaml `requirements:` or pass --requirements",
+        ) from None
+    except OSError as exc:
+        raise RequirementsError(
+            f"cannot read requirements file {path}: {exc.strerror}",
+            hint="check the path in wheelhouse.yaml `requirements:` or pass --requirements",
+        ) from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequirementsError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8"
+        ) from exc
+
+
+def _include_path(where: _Where, option: _Option) -> Path:
+    if _URL.match(option.value):
+        raise where.error(
+            "remote requirements files are not read",
+            "download the file next to this one and include it by its path",
+        )
+    included = where.location.file.parent / option.value
+    if not included.is_file():
+        raise where.error(
+            f"included file not found: {included}",
+            f"paths after -r / -c are relative to the including file's directory "
+            f"({where.location.file.parent})",
+        )
+    return included
+
+
+def _check_cycle(where: _Where, included: Path, stack: tuple[Path, ...]) -> None:
+    resolved = included.resolve()
+    if resolved in stack:
+        chain = " -> ".join(p.name for p in (*stack[stack.index(resolved) :], resolved))
+        raise where.error(
+            f"include cycle: {chain}",
+            "remove one of the -r / -c lines; includes must not form a cycle",
+        )
+
+
+def _sha256(where: _Where, value: str) -> str:
+    algorithm, colon, digest = value.partition(":")
+    if not colon:
+        raise where.error(
+            f"--hash={value}: expected ALGORITHM:DIGEST", "write --hash=sha256:<64 hex digits>"
+        )
+    if algorithm.lower() != "sha256":
+        raise where.error(
+            f"--hash={value}: only sha256 hashes are supported",
+            "regenerate hashes with `uv pip compile --generate-hashes` or "
+            "`pip-compile --generate-hashes` (both write sha256)",
+        )
+    digest = digest.lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise where.error(
+            f"--hash={value}: a sha256 digest is 64 hex digits",
+            "copy the digest again from the index or regenerate the hashes",
+        )
+    return digest
+
+
+def _parse_requirement(
+    where: _Where, text: str
+) -> Requirement | tuple[str, NormalizedName | None, Marker | None]:
+    """A ``Requirement``, or (kind, name, marker) of a line wheelhouse cannot plan."""
+    if _URL.match(text):
+        url, _, marker_text = text.partition("; ")
+        url = url.strip()
+        return _url_kind(url), _name_from_location(url), _marker(where, marker_text)
+    path, _, marker_text = text.partition(";")
+    if _looks_like_path(path.strip()):
+        return "path", _name_from_location(path.strip()), _marker(where, marker_text)
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        raise where.error(f"invalid requirement: {exc}", _requirement_hint(text)) from None
+    if requirement.url:
+        name = canonicalize_name(requirement.name)
+        return _url_kind(requirement.url), name, requirement.marker
+    return requirement
+
+
+def _requirement_hint(text: str) -> str:
+    if re.match(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?\s*=[^=]", text):
+        return "use `==` to pin a version, e.g. `name==1.2.3`"
+    return (
+        "write one PEP 508 requirement per line, "
+        'e.g. `name==1.2.3` or `name[extra]>=1 ; python_version >= "3.11"`'
+    )
+
+
+def _marker(where: _Where, text: str) -> Marker | None:
+    if not text.strip():
+        return None
+    try:
+        return Marker(text.strip())
+    except InvalidMarker as exc:
+        raise where.error(
+            f"invalid environment marker: {exc}",
+            'write a PEP 508 marker after `; `, e.g. `; sys_platform == "linux"`',
+        ) from None
+
+
+def parse_requirements(path: Path) -> RequirementsFile:
+    """Read a requirements file and everything it includes, as pip would."""
+    reader = _Reader()
+    reader.read(path, constraint=False, stack=())
+    return RequirementsFile(
+        requirements=tuple(reader.requirements),
+        constraints=tuple(reader.constraints),
+        unsupported=tuple(reader.unsupported),
+        index_url=reader.index_url,
+        extra_index_urls=tuple(reader.extra_index_urls),
+        files=tuple(reader.files.values()),
+    )
+
+
+# --- pins ------------------------------------------------------------------------
+
+
+def _pin_specifier(specifiers: SpecifierSet) -> Specifier | None:
+    """The ``==X`` (not a wildcard) or ``===X`` specifier of a set, if it has one."""
+    for spec in specifiers:
+        if spec.operator == "===" or (spec.operator == "==" and not spec.version.endswith(".*")):
+            return spec
+    return None
+
+
+def is_fully_pinned(reqs: RequirementsFile) -> bool:
+    """Whether every requirement pins ``==X`` / ``===X``, itself or by a marker-less constraint."""
+    pinned_by_constraint = {
+        line.name
+        for line in reqs.constraints
+        if line.requirement.marker is None and _pin_specifier(line.requirement.specifier)
+    }
+    return all(
+        _pin_specifier(line.requirement.specifier) is not None or line.name in pinned_by_constraint
+        for line in reqs.requirements
+    )
+
+
+def _applies(marker: Marker | None, environment: dict[str, str]) -> bool:
+    return marker is None or marker.evaluate(environment)
+
+
+def pins_for_target(
+    reqs: RequirementsFile, target: Target, *, force_build: frozenset[str] = frozenset()
+) -> tuple[tuple[Pin, ...], tuple[str, ...]]:
+    """The pins a target installs, and warnings (human sentences).
+
+    Only for pinned input (``is_fully_pinned``): a requirement left unpinned after its
+    constraints raises ``ValueError``, since loose input is resolved by uv first.
+    """
+    environment = {**target.marker_environment, "extra": ""}
+    forced = {canonicalize_name(name) for name in force_build}
+    groups = _group(reqs.requirements, environment)
+    constraints = _group(reqs.constraints, environment)
+    warnings: list[str] = []
+    pins = [
+        _pin(name, lines, constraints.get(name, []), forced, warnings)
+        for name, lines in groups.items()
+    ]
+    for line in reqs.unsupported:
+        if _applies(line.marker, environment):
+            pins.append(_unsupported_pin(line, forced))
+            if line.name in groups:
+                warnings.append(
+                    f"{line.name}: {line.location} ({line.text}) and "
+                    f"{groups[line.name][0].location} both name it; pip would refuse both"
+                )
+    return tuple(pins), tuple(warnings)
+
+
+def _group(
+    lines: Iterable[RequirementLine], environment: dict[str, str]
+) -> dict[NormalizedName, list[RequirementLine]]:
+    groups: dict[NormalizedName, list[RequirementLine]] = {}
+    for line in lines:
+        if _applies(line.requirement.marker, environment):
+            groups.setdefault(line.name, []).append(line)
+    return groups
+
+
+def _pin(
+    name: NormalizedName,
+    lines: list[RequirementLine],
+    constraints: list[RequirementLine],
+    forced: set[NormalizedName],
+    warnings: list[str],
+) -> Pin:
+    every = [*lines, *constraints]
+    version = _pinned_version(name, every)
+    for line in every:
+        if not line.requirement.specifier.contains(version, prereleases=True):
+            raise RequirementsError(
+                f"{name}: conflicting versions: {_describe(every)}",
+                hint=f"keep one version of {name}: edit or remove the conflicting lines",
+            )
+    return Pin(
+        name=name,
+        version=version,
+        hashes=_merge_hashes(name, every, warnings),
+        location=lines[0].location,
+        force_build=name in forced,
+    )
+
+
+def _pinned_version(name: NormalizedName, lines: list[RequirementLine]) -> Version:
+    for line in lines:
+        spec = _pin_specifier(line.requirement.specifier)
+        if spec is None:
+            continue
+        try:
+            return Version(spec.version)
+        except InvalidVersion:
+            raise RequirementsError(
+                f"{line.location}: {line.text}\n  {spec} is not a PEP 440 version",
+                hint=f"pin {name} with `==` and a released version",
+            ) from None
+    raise ValueError(
+        f"{lines[0].location}: {lines[0].text} is not pinned; "
+        "resolve loose requirements (uv) before asking for pins"
+    )
+
+
+def _merge_hashes(
+    name: NormalizedName, lines: list[RequirementLine], warnings: list[str]
+) -> frozenset[str]:
+    """Intersect the hash sets of the lines that have some; if that leaves none, keep them all."""
+    hashed = [line for line in lines if line.hashes]
+    if not hashed:
+        return frozenset()
+    common = frozenset.intersection(*(line.hashes for line in hashed))
+    if common:
+        return common
+    warnings.append(
+        f"{name}: {_describe(hashed)} list disjoint --hash sets (pip would refuse to install); "
+        "wheelhouse accepts a file matching any of them"
+    )
+    return frozenset.union(*(line.hashes for line in hashed))
+
+
+def _describe(lines: list[RequirementLine]) -> str:
+    return ", ".join(f"{line.location} ({line.text})" for line in lines)
+
+
+def _unsupported_pin(line: UnsupportedLine, forced: set[NormalizedName]) -> Pin:
+    name = line.name or cast(NormalizedName, line.text)
+    return Pin(
+        name=name,
+        version=None,
+        location=line.location,
+        unsupported=line.reason,
+        force_build=name in forced,
+    )

@@ -1,0 +1,107 @@
+"""One CLI invocation's wiring: config, targets, caches and the real outside world.
+
+The CLI builds a ``Session``; the session hands real clients (the index, uv, the
+engine) to the pure and testable parts of the library.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from orchestrator import planning
+from orchestrator.config import Config, TargetConfig, load_config
+from orchestrator.httpcache import HttpCache
+from orchestrator.index import IndexClient, IndexConfig
+from orchestrator.model import Plan
+from orchestrator.paths import default_cache_dir
+from orchestrator.render import plan_table
+from orchestrator.resolve import UvResolver
+from orchestrator.targets import Target
+
+
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    config: Config
+    targets: tuple[TargetConfig, ...]
+    requirements: Path
+    cache_dir: Path
+    refresh: bool = False
+    extra_force_build: frozenset[NormalizedName] = frozenset()
+
+    @classmethod
+    def open(
+        cls,
+        config_path: Path | None,
+        requirements: Path | None,
+        target_ids: Sequence[str],
+        arches: Sequence[str],
+        *,
+        refresh: bool = False,
+        force_build: Sequence[str] = (),
+    ) -> Session:
+        config = load_config(config_path)
+        targets = config.select_targets(target_ids, arches)
+        return cls(
+            config=config,
+            targets=targets,
+            requirements=planning.requirements_path(config, requirements),
+            cache_dir=config.cache_dir or default_cache_dir(),
+            refresh=refresh,
+            extra_force_build=frozenset(canonicalize_name(n) for n in force_build),
+        )
+
+    @property
+    def force_build(self) -> frozenset[str]:
+        return frozenset(self.config.force_build | self.extra_force_build)
+
+    def plan(self) -> Plan:
+        if planning.is_uv_lock(self.requirements):
+            inputs = planning.pins_from_lock(self.requirements, self.targets, self.force_build)
+            index = self._index_config(None, ())
+        else:
+            parsed = planning.read_requirements(self.requirements)
+            index = self._index_config(parsed.index_url, parsed.extra_index_urls)
+            resolver = UvResolver(
+                index_url=index.index_url, extra_index_urls=index.extra_index_urls
+            )
+            inputs = planning.pins_from_requirements(
+                parsed,
+                self.targets,
+                force_build=self.force_build,
+                resolve=self.config.resolve,
+                compile_for=resolver.compile,
+            )
+        client = IndexClient(index, cache=HttpCache(self.cache_dir / "http"), refresh=self.refresh)
+        return planning.plan_all(
+            inputs,
+            fetch_projects=client.get_projects_sync,
+            system_packages=self._system_packages,
+        )
+
+    def plan_table(self, plan: Plan) -> str:
+        images = {tc.target.id: tc.base_image for tc in self.targets}
+        return plan_table(plan, images=images)
+
+    def target_config(self, target: Target) -> TargetConfig:
+        return self.config.target_config(target)
+
+    def _index_config(self, url: str | None, extra: Sequence[str]) -> IndexConfig:
+        return IndexConfig.resolve(
+            config_url=self.config.index_url,
+            config_extra=self.config.extra_index_urls,
+            requirements_url=url,
+            requirements_extra=tuple(extra),
+            environ=os.environ,
+        )
+
+    def _system_packages(self, name: NormalizedName, target: Target) -> tuple[str, ...]:
+        pkg = self.config.packages.get(name)
+        if pkg is None:
+            return ()
+        manager = self.target_config(target).package_manager
+        return {"apt": pkg.apt, "apk": pkg.apk, "none": ()}[manager]

@@ -1,0 +1,218 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/*.sh: logging with timings, the Debian mirror, apt, docker checks and
+# the [amd64|arm64] [--force] argument convention. Sourced, never run; the caller sets `set -euo pipefail`
+# and WH_LOG_TAG (the prefix of every message) before sourcing.
+
+: "${WH_LOG_TAG:=wheelhouse}"
+
+# Every message goes to stderr so that stdout stays free for data a caller may want to capture.
+log() { printf '[%s] %s\n' "$WH_LOG_TAG" "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# Microseconds since the epoch from bash's own clock (no fork); the separator depends on the locale.
+now_us() { printf '%s' "${EPOCHREALTIME//[.,]/}"; }
+
+# Seconds since a now_us value, with one decimal: "3.2s".
+elapsed_since() {
+    local us=$(($(now_us) - $1))
+    printf '%d.%ds' $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
+# timed DESCRIPTION COMMAND [ARGS...]: announce a step, run it, say how long it took.
+# Deliberately no `cmd || rc=$?` here: bash ignores `set -e` inside anything run on the left of || or &&,
+# so a failing command deep in a step would go unnoticed. A failure exits the script instead, and the EXIT
+# trap below names the step(s) that were running and for how long.
+_WH_STEPS=()
+_WH_STARTS=()
+timed() {
+    local desc=$1
+    shift
+    log "$desc ..."
+    _WH_STEPS+=("$desc")
+    _WH_STARTS+=("$(now_us)")
+    "$@"
+    log "$desc: done in $(elapsed_since "${_WH_STARTS[-1]}")"
+    unset '_WH_STEPS[-1]' '_WH_STARTS[-1]'
+}
+
+# run_logged LOGFILE COMMAND [ARGS...]: keep a chatty command's output in a file; should it fail, the EXIT
+# trap shows the end of that file (same reason as in timed() for not using ||).
+_WH_LOGS=()
+run_logged() {
+    local logfile=$1
+    shift
+    mkdir -p "$(dirname "$logfile")"
+    _WH_LOGS+=("$logfile")
+    "$@" >"$logfile" 2>&1
+    unset '_WH_LOGS[-1]'
+}
+
+# at_exit COMMAND...: run at exit, in reverse order of registration (clean-up of work trees and the like).
+_WH_AT_EXIT=()
+at_exit() {
+    local cmd
+    cmd=$(printf '%q ' "$@")
+    _WH_AT_EXIT=("$cmd" "${_WH_AT_EXIT[@]}")
+}
+
+_wh_on_exit() {
+    local rc=$? i cmd
+    for ((i = ${#_WH_LOGS[@]} - 1; i >= 0; i--)); do
+        log "last lines of ${_WH_LOGS[i]}:"
+        tail -n 25 "${_WH_LOGS[i]}" | sed 's/^/    /' >&2 || true
+    done
+    for ((i = ${#_WH_STEPS[@]} - 1; i >= 0; i--)); do
+        log "${_WH_STEPS[i]}: FAILED (exit $rc) after $(elapsed_since "${_WH_STARTS[i]}")"
+    done
+    for cmd in "${_WH_AT_EXIT[@]}"; do eval "$cmd" || true; done
+    return "$rc"
+}
+trap _wh_on_exit EXIT
+
+# The Debian mirror this machine already uses, so that no host name is ever hard-coded: the first URI of
+# the first deb822 stanza of debian.sources that is not the security archive (which only has *-security
+# suites). WHEELHOUSE_DEBIAN_MIRROR overrides it for machines set up differently.
+debian_mirror() {
+    local sources=/etc/apt/sources.list.d/debian.sources mirror
+    if [[ -n ${WHEELHOUSE_DEBIAN_MIRROR:-} ]]; then
+        printf '%s\n' "${WHEELHOUSE_DEBIAN_MIRROR%/}"
+        return
+    fi
+    [[ -r $sources ]] || die "$sources not found: set WHEELHOUSE_DEBIAN_MIRROR to a Debian mirror URL"
+    mirror=$(awk 'BEGIN { RS = ""; FS = "\n" }
+        {
+            uri = ""; security = 0
+            for (i = 1; i <= NF; i++) {
+                if ($i ~ /^URIs:/) { split($i, f, /[ \t]+/); uri = f[2] }
+                if ($i ~ /^Suites:/ && $i ~ /-security/) security = 1
+            }
+            if (uri != "" && !security) { print uri; exit }
+        }' "$sources")
+    [[ -n $mirror ]] || die "no Debian mirror found in $sources: set WHEELHOUSE_DEBIAN_MIRROR"
+    printf '%s\n' "${mirror%/}"
+}
+
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# apt-get update at most once per script run, and only when something has to be installed.
+_WH_APT_UPDATED=0
+apt_update_once() {
+    ((_WH_APT_UPDATED)) && return 0
+    timed "apt-get update" apt-get update -qq
+    _WH_APT_UPDATED=1
+}
+
+apt_install() {
+    apt_update_once
+    # Recommends are left out on purpose: they drag in needrestart, apparmor tooling, git, ...
+    timed "apt-get install $*" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ensure_packages PKG...: install those not installed yet; a no-op (and no apt-get update) otherwise.
+ensure_packages() {
+    local pkg missing=()
+    for pkg in "$@"; do pkg_installed "$pkg" || missing+=("$pkg"); done
+    if ((${#missing[@]} == 0)); then
+        log "packages already installed: $*"
+        return 0
+    fi
+    [[ $EUID -eq 0 ]] || die "need root to install: ${missing[*]}"
+    apt_install "${missing[@]}"
+}
+
+docker_answers() { timeout 20 docker info >/dev/null 2>&1; }
+
+require_engine() {
+    docker_answers || die "no docker engine answers: run scripts/bootstrap-engine.sh first"
+    docker buildx version >/dev/null 2>&1 || die "docker buildx missing: run scripts/bootstrap-engine.sh first"
+}
+
+# Debian architecture name -> the kernel/uname name (also QEMU's binfmt entry suffix).
+uname_arch() {
+    case $1 in
+        amd64) echo x86_64 ;;
+        arm64) echo aarch64 ;;
+        *) die "unsupported architecture: $1 (amd64 or arm64)" ;;
+    esac
+}
+
+host_arch() { dpkg --print-architecture; }
+
+# A foreign architecture runs only if the kernel hands its binaries to a QEMU registered with the F
+# (fix-binary) flag: the interpreter is then opened at registration time and works inside containers too.
+binfmt_ready() {
+    local entry
+    [[ $1 == "$(host_arch)" ]] && return 0
+    entry=/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$1")
+    [[ -r $entry ]] && grep -qx enabled "$entry" && grep -qE '^flags:.*F' "$entry"
+}
+
+require_binfmt() {
+    binfmt_ready "$1" || die "QEMU binfmt for $1 is missing: run scripts/bootstrap-engine.sh first"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+image_arch() { docker image inspect --format '{{.Architecture}}' "$1"; }
+
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# After a --force rebuild the previous image is left untagged; drop it (unless something still uses it).
+drop_replaced_image() {
+    local old_id=$1 name=$2
+    [[ -n $old_id && $old_id != "$(image_id "$name")" ]] || return 0
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+}
+
+# skip_existing NAME ARCH: true (and says so) when NAME exists for ARCH and --force was not given.
+skip_existing() {
+    local name=$1 arch=$2 have
+    ((FORCE)) && return 1
+    image_exists "$name" || return 1
+    have=$(image_arch "$name")
+    # With the classic image store one tag holds one platform; a tag holding the wrong one makes BuildKit
+    # go to a registry when a build asks for this platform, so such an image is rebuilt, not reused.
+    if [[ $have != "$arch" ]]; then
+        log "$name exists but is $have, not $arch: rebuilding it"
+        return 1
+    fi
+    log "$name exists ($arch): reusing it (--force rebuilds)"
+}
+
+# parse_build_args "$@": sets ARCHES (array), FORCE and VERIFY (0/1) for the image-building scripts.
+# shellcheck disable=SC2034  # all three are read by the scripts that source this file
+parse_build_args() {
+    ARCHES=()
+    FORCE=0
+    VERIFY=0
+    local arg
+    for arg in "$@"; do
+        case $arg in
+            amd64 | arm64) ARCHES+=("$arg") ;;
+            all | both) ARCHES+=(amd64 arm64) ;;
+            -f | --force) FORCE=1 ;;
+            --verify) VERIFY=1 ;;
+            -h | --help)
+                sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+                exit 0
+                ;;
+            *) die "unknown argument: $arg (expected amd64, arm64, --force, --verify)" ;;
+        esac
+    done
+    ((${#ARCHES[@]})) || ARCHES=(amd64 arm64)
+}
+
+# Remove a build tree that may still hold mount points (a debootstrap that died leaves proc/sys mounted
+# inside it): unmount those first, and never let rm cross into another file system.
+remove_tree() {
+    local dir=$1 mnt
+    [[ -e $dir ]] || return 0
+    while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null || true
+    done < <(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r)
+    rm -rf --one-file-system "$dir"
+}
