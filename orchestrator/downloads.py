@@ -128,6 +128,16 @@ class Downloader:
         client = httpx.Client(transport=transport, follow_redirects=True, timeout=60.0)
         return cls(FileStore(cache_dir / "files"), client)
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def client(self) -> httpx.Client:
         if self._client is None:

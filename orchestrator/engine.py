@@ -11,11 +11,12 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
 
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
@@ -87,7 +88,39 @@ class Engine(Protocol):
 
 ImageState = Literal["present", "pullable", "missing"]
 
-Popen = Callable[..., "subprocess.Popen[str]"]
+
+class Process(Protocol):
+    """The part of ``subprocess.Popen`` the engine uses (text mode)."""
+
+    @property
+    def stdout(self) -> Iterable[str] | None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+    def communicate(self) -> tuple[str, Any]: ...
+
+    def kill(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+Popen = Callable[..., Process]
+
+
+def _system_popen(args: list[str], **kwargs: Any) -> Process:
+    # Looked up at call time, so tests/conftest.py's guard sees every call.
+    process: subprocess.Popen[str] = subprocess.Popen(args, **kwargs)
+    return process
 
 
 class DockerEngine:
@@ -183,13 +216,13 @@ class DockerEngine:
     # --- the buildx CLI -----------------------------------------------------------------------
 
     def _run(self, args: list[str]) -> tuple[int, str]:
-        popen = self._popen or subprocess.Popen
+        popen: Popen = self._popen or _system_popen
         try:
             with popen(
                 args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             ) as process:
                 out, _ = process.communicate()
-                return process.returncode, out
+                return process.wait(), str(out)
         except FileNotFoundError:
             raise EngineError(
                 f"the Docker CLI `{args[0]}` is not installed", hint=HINT_START_ENGINE
@@ -230,7 +263,7 @@ class DockerEngine:
 
     def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
         """Run one build, streaming its plain progress line by line to ``on_line``."""
-        popen = self._popen or subprocess.Popen
+        popen: Popen = self._popen or _system_popen
         args = self.buildx_args(request)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         start = self._clock()
@@ -275,7 +308,7 @@ def _engine_errors(doing: str) -> Iterator[None]:
 
 
 @contextmanager
-def _deadline(process: subprocess.Popen[str], seconds: float | None) -> Iterator[threading.Event]:
+def _deadline(process: Process, seconds: float | None) -> Iterator[threading.Event]:
     """Kill ``process`` after ``seconds``; the event says whether that happened."""
     expired = threading.Event()
 

@@ -13,7 +13,7 @@ import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -28,8 +28,6 @@ PYPI_SIMPLE = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 _JSON_TYPES = frozenset({SIMPLE_JSON, "application/json"})
 _USER_AGENT = f"wheelhouse/{__version__}"
-
-_T = TypeVar("_T")
 
 #: Seconds before the first retry; each further retry waits twice as long (plus jitter).
 _BACKOFF = 0.5
@@ -316,12 +314,19 @@ def parse_project_files(data: Any, *, base_url: str) -> tuple[ReleaseFile, ...]:
 
 
 def _parse_file(entry: Any, where: str, base_url: str) -> ReleaseFile:
+    # Called for every file of every page (numpy has thousands): checks are inlined.
     if not isinstance(entry, dict):
         raise ValueError(f"{where} is not an object")
-    filename = _field(entry, "filename", str, where)
-    url = _field(entry, "url", str, where)
-    hashes = entry.get("hashes") or {}
+    filename, url = entry.get("filename"), entry.get("url")
+    if not isinstance(filename, str):
+        raise ValueError(f"{where}.filename is missing or not a string")
+    if not isinstance(url, str):
+        raise ValueError(f"{where}.url is missing or not a string")
+    hashes = entry.get("hashes")
     sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    requires_python = entry.get("requires-python")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise ValueError(f"{where}.requires-python must be a string")
     yanked = entry.get("yanked", False)
     if not isinstance(yanked, bool | str):
         raise ValueError(f"{where}.yanked must be a boolean or a string")
@@ -330,24 +335,10 @@ def _parse_file(entry: Any, where: str, base_url: str) -> ReleaseFile:
         filename=filename,
         url=url if url.startswith(("https://", "http://")) else urljoin(base_url, url),
         sha256=sha256 if isinstance(sha256, str) else None,
-        requires_python=_optional(entry, "requires-python", str, where),
+        requires_python=requires_python,
         yanked="" if yanked is True else (yanked or None),
-        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        size=size if type(size) is int else None,
     )
-
-
-def _field(entry: dict[str, Any], key: str, kind: type[_T], where: str) -> _T:
-    value = entry.get(key)
-    if not isinstance(value, kind):
-        raise ValueError(f"{where}.{key} is missing or not a {kind.__name__}")
-    return value
-
-
-def _optional(entry: dict[str, Any], key: str, kind: type[_T], where: str) -> _T | None:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise ValueError(f"{where}.{key} must be a {kind.__name__}")
-    return value
 
 
 def _merge(name: NormalizedName, pages: Sequence[_Files]) -> ProjectPage | None:

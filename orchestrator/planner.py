@@ -6,7 +6,8 @@ project, and returns frozen data. No network, no clock, no host tags.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -18,7 +19,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from orchestrator.model import PackagePlan, Pin, ProjectPage, ReleaseFile, TargetPlan
 from orchestrator.targets import Target
@@ -136,10 +137,51 @@ def _error(pin: Pin, version: str, reason: str) -> PackagePlan:
     return PackagePlan(name=pin.name, version=version, action="error", reason=reason)
 
 
+def only_releases(page: ProjectPage | None, versions: Iterable[Version]) -> ProjectPage | None:
+    """``page`` with only the files of ``versions``.
+
+    A page lists every file of every release (tens of thousands for numpy): narrowing it
+    once lets the planning of each target scan a handful of files instead.
+    """
+    if page is None:
+        return None
+    return ProjectPage(name=page.name, files=tuple(_files_of(page.files, frozenset(versions))))
+
+
+def _files_of(files: Iterable[ReleaseFile], versions: frozenset[Version]) -> Iterator[ReleaseFile]:
+    """The files whose name spells one of ``versions``; each distinct spelling is parsed once."""
+    wanted: dict[str, bool] = {}
+    for file in files:
+        text = _version_text(file.filename)
+        if text not in wanted:
+            wanted[text] = _parse_version(text) in versions
+        if wanted[text]:
+            yield file
+
+
 def _release_files(page: ProjectPage | None, version: Version) -> list[ReleaseFile]:
     if page is None:
         return []
-    return [f for f in page.files if _file_version(f) == version]
+    matches = _files_of(page.files, frozenset({version}))
+    return [f for f in matches if _file_version(f) == version]  # a full check of the few
+
+
+def _version_text(filename: str) -> str:
+    """The version part of a wheel or sdist name, split as ``packaging.utils`` splits it."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-", 2)
+        return parts[1] if len(parts) > 2 else ""
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix):
+            return filename[: -len(suffix)].rpartition("-")[2]
+    return ""
+
+
+def _parse_version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def _usable_files(
@@ -167,6 +209,7 @@ def _usable_files(
     return (unyanked or allowed), ""
 
 
+@functools.lru_cache(maxsize=4096)  # every file of a release repeats the same few strings
 def _python_ok(requires_python: str | None, version: str) -> bool:
     if not requires_python:
         return True
@@ -183,21 +226,27 @@ def _yanked_note(file: ReleaseFile) -> str:
 
 
 def _file_version(file: ReleaseFile) -> Version | None:
+    if file.is_wheel:
+        parsed = _parse_wheel(file.filename)
+        return parsed[0] if parsed is not None else None
     try:
-        if file.is_wheel:
-            return parse_wheel_filename(file.filename)[1]
         return parse_sdist_filename(file.filename)[1]
-    except (InvalidWheelFilename, InvalidSdistFilename):
+    except InvalidSdistFilename:
         return None
+
+
+@functools.lru_cache(maxsize=65536)  # each wheel is looked at for every target, twice
+def _parse_wheel(filename: str) -> tuple[Version, frozenset[Tag]] | None:
+    try:
+        _name, version, _build, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return None
+    return version, tags
 
 
 def _as_wheel(file: ReleaseFile) -> _Wheel | None:
-    if not file.is_wheel:
-        return None
-    try:
-        return _Wheel(file=file, tags=parse_wheel_filename(file.filename)[3])
-    except InvalidWheelFilename:
-        return None
+    parsed = _parse_wheel(file.filename) if file.is_wheel else None
+    return _Wheel(file=file, tags=parsed[1]) if parsed is not None else None
 
 
 def _is_sdist(file: ReleaseFile) -> bool:

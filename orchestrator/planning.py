@@ -12,13 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from orchestrator import requirements as reqs
 from orchestrator import uvlock
 from orchestrator.config import Config, TargetConfig
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Pin, Plan, ProjectPage, TargetPlan
-from orchestrator.planner import SystemPackagesFor, plan_target
+from orchestrator.planner import SystemPackagesFor, only_releases, plan_target
 from orchestrator.targets import Target
 
 FetchProjects = Callable[[Iterable[str]], Mapping[NormalizedName, ProjectPage | None]]
@@ -133,7 +134,12 @@ def plan_all(
 ) -> Plan:
     """Fetch each project page once for every target, then plan each target."""
     names = sorted({p.name for pins in inputs.pins.values() for p in pins if _needs_page(p)})
-    pages = fetch_projects(names) if names else {}
+    fetched = fetch_projects(names) if names else {}
+    versions: dict[NormalizedName, set[Version]] = {}
+    for pin in (p for pins in inputs.pins.values() for p in pins if _needs_page(p)):
+        if pin.version is not None:
+            versions.setdefault(pin.name, set()).add(pin.version)
+    pages = {name: only_releases(page, versions.get(name, ())) for name, page in fetched.items()}
     targets: list[TargetPlan] = [
         plan_target(target, pins, pages, system_packages=system_packages)
         for target, pins in inputs.pins.items()

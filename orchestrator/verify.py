@@ -23,7 +23,6 @@ it for debugging.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import inspect
 import json
@@ -41,14 +40,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import docker.errors  # type: ignore[import-untyped]
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from orchestrator.config import TargetConfig
+from orchestrator.engine import HINT_START_ENGINE, hint_qemu
 from orchestrator.errors import BadInputError, EngineError, VerifyFailedError
 from orchestrator.targets import Target
-
-#: ``docker.errors`` without importing docker's untyped package into mypy's view.
-_docker_errors: Any = importlib.import_module("docker.errors")
 
 Progress = Callable[[str], None]
 
@@ -378,8 +376,7 @@ def _raise_for_engine_failure(run: ContainerRun, tcfg: TargetConfig) -> None:
         platform = tcfg.target.arch.docker_platform
         raise EngineError(
             f"{tcfg.runtime_image} cannot run as {platform} here: exec format error",
-            hint="register QEMU with binfmt_misc (scripts/bootstrap-engine.sh, or "
-            "`docker run --privileged --rm tonistiigi/binfmt --install all`)",
+            hint=hint_qemu(platform),
         )
 
 
@@ -431,10 +428,10 @@ class VerifyContainer:
         self._say(f"+ create {self.name} from {self.image} ({self.platform})")
         try:
             self._container = self._create()
-        except _docker_errors.ImageNotFound:
+        except docker.errors.ImageNotFound:
             self._pull()
             self._container = self._create_or_fail()
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             raise _engine_error(f"cannot create a container of {self.image}", exc) from None
         return self
 
@@ -452,9 +449,9 @@ class VerifyContainer:
             return
         try:
             container.remove(force=True, v=True)
-        except _docker_errors.NotFound:
+        except docker.errors.NotFound:
             pass
-        except _docker_errors.DockerException as error:
+        except docker.errors.DockerException as error:
             # Never mask the outcome (or the exception in flight) because cleanup failed.
             self._say(f"could not remove container {self.name}: {error}")
 
@@ -475,14 +472,14 @@ class VerifyContainer:
     def _create_or_fail(self) -> ContainerLike:
         try:
             return self._create()
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             raise _engine_error(f"cannot create a container of {self.image}", exc) from None
 
     def _pull(self) -> None:
         self._say(f"+ pull {self.image} ({self.platform})")
         try:
             self.client.images.pull(self.image, platform=self.platform)
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             raise EngineError(
                 f"runtime image {self.image} for {self.platform} is neither local nor "
                 f"pullable: {_docker_message(exc)}",
@@ -495,11 +492,11 @@ class VerifyContainer:
         container = self._require()
         try:
             container.start()
-        except _docker_errors.APIError as exc:
+        except docker.errors.APIError as exc:
             return ContainerRun(
                 stdout="", stderr_tail="", exit_code=None, start_error=_docker_message(exc)
             )
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             raise _engine_error(f"cannot start container {self.name}", exc) from None
         timed_out = threading.Event()
         timer = threading.Timer(timeout, self._kill, (container, timed_out))
@@ -511,7 +508,7 @@ class VerifyContainer:
                 self._say(line)
             status = container.wait()
             stdout = _text(container.logs(stdout=True, stderr=False))
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             raise _engine_error(f"lost container {self.name}", exc) from None
         finally:
             timer.cancel()
@@ -527,7 +524,7 @@ class VerifyContainer:
         self._say(f"timed out: killing {self.name}")
         try:
             container.kill()
-        except _docker_errors.DockerException as exc:
+        except docker.errors.DockerException as exc:
             self._say(f"could not kill {self.name}: {exc}")
 
     def _require(self) -> ContainerLike:
@@ -539,8 +536,7 @@ class VerifyContainer:
 def _engine_error(what: str, exc: BaseException) -> EngineError:
     return EngineError(
         f"{what}: {_docker_message(exc)}",
-        hint="check that the Docker engine answers (`docker info`); "
-        "scripts/bootstrap-engine.sh starts one",
+        hint=HINT_START_ENGINE,
     )
 
 
@@ -858,13 +854,31 @@ def _requirements(path: str) -> dict[str, str]:
     return pins
 
 
+def _pip_for(venv: str) -> list[str] | None:
+    """The image's own pip aimed at ``venv`` (pip >= 22.3 has ``--python``), if it has one.
+
+    Under QEMU, ``ensurepip`` costs a minute: installing pip into the venv and compiling it.
+    A venv ``--without-pip`` plus the image's pip gives the same clean environment.
+    """
+    try:
+        version = importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if not match or (int(match.group(1)), int(match.group(2))) < (22, 3):
+        return None
+    return [sys.executable, "-m", "pip", "--python", venv + "/bin/python"]
+
+
 def _container_main(argv: list[str]) -> int:
     wheelhouse, venv, import_timeout = argv[0], argv[1], float(argv[2])
-    if not _step("venv", *_run_logged([sys.executable, "-m", "venv", venv])):
+    pip = _pip_for(venv)
+    make_venv = [sys.executable, "-m", "venv", *(["--without-pip"] if pip else []), venv]
+    if not _step("venv", *_run_logged(make_venv)):
         return 0
     before = set(_installed(venv))
     requirements = wheelhouse + "/requirements.txt"
-    install = [venv + "/bin/pip", "install", "--no-index", "--only-binary", ":all:"]
+    install = [*(pip or [venv + "/bin/pip"]), "install", "--no-index", "--only-binary", ":all:"]
     install += ["--find-links", wheelhouse, "--require-hashes", "-r", requirements]
     install += ["--no-cache-dir", "--disable-pip-version-check", "--progress-bar", "off"]
     _step("install", *_run_logged(install))
@@ -891,6 +905,7 @@ _SHIPPED = (
     _run_logged,
     _emit,
     _step,
+    _pip_for,
     _installed,
     _requirements,
     _container_main,

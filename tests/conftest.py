@@ -1,34 +1,30 @@
 """Shared fixtures, and the guard that keeps tests away from a real engine.
 
-As in cibuildwheel's unit tests, any test NOT marked ``engine`` gets a
-``docker.from_env`` and (unless also marked ``network`` or ``allow_subprocess``) a
-``subprocess.Popen`` that raise: a unit test that would reach Docker or run a
-program fails loudly instead of depending on the machine. Network tests may run uv.
+As in cibuildwheel's unit tests, a test NOT marked ``engine`` cannot reach Docker:
+``docker.from_env`` raises, and so does ``subprocess.Popen`` of a container engine's
+CLI (docker, dockerd, podman, nerdctl, buildctl). Other local programs (sh, python,
+uv) stay allowed: several modules' unit tests run them on purpose.
 """
 
 from __future__ import annotations
 
 import io
+import shlex
 import subprocess
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, NoReturn
 
 import docker  # type: ignore[import-untyped]
 import pytest
 
+ENGINE_PROGRAMS = frozenset({"docker", "dockerd", "podman", "nerdctl", "buildctl"})
+
 
 class EngineUsedInUnitTest(RuntimeError):
-    """A test not marked ``engine`` tried to reach Docker or run a program."""
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "allow_subprocess: a test not marked engine that may run local programs (never docker)",
-    )
+    """A test not marked ``engine`` tried to reach a container engine."""
 
 
 def _refuse(what: str) -> Callable[..., NoReturn]:
@@ -41,15 +37,31 @@ def _refuse(what: str) -> Callable[..., NoReturn]:
     return refuse
 
 
+def _program(args: Any) -> str:
+    if isinstance(args, str | bytes | PurePath):
+        text = args.decode() if isinstance(args, bytes) else str(args)
+        words = shlex.split(text) if text.strip() else [""]
+        return PurePath(words[0]).name
+    first = next(iter(args), "")
+    return PurePath(first.decode() if isinstance(first, bytes) else str(first)).name
+
+
+class _GuardedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """``subprocess.Popen`` that refuses to start a container engine's CLI."""
+
+    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if _program(args) in ENGINE_PROGRAMS:
+            _refuse("subprocess.Popen")(args)
+        super().__init__(args, *rest, **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def _no_engine_outside_engine_tests(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    marks = {mark.name for mark in request.node.iter_markers()}
-    if "engine" not in marks:
+    if request.node.get_closest_marker("engine") is None:
         monkeypatch.setattr(docker, "from_env", _refuse("docker.from_env"))
-        if not marks & {"network", "allow_subprocess"}:
-            monkeypatch.setattr(subprocess, "Popen", _refuse("subprocess.Popen"))
+        monkeypatch.setattr(subprocess, "Popen", _GuardedPopen)
     yield
 
 

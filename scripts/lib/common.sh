@@ -165,7 +165,11 @@ image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 drop_replaced_image() {
     local old_id=$1 name=$2
     [[ -n $old_id && $old_id != "$(image_id "$name")" ]] || return 0
-    docker image rm "$old_id" >/dev/null 2>&1 || true
+    if docker image rm "$old_id" >/dev/null 2>&1; then
+        log "removed the replaced image ${old_id#sha256:}"
+    else
+        log "note: the replaced image ${old_id#sha256:} is still in use; left in place"
+    fi
 }
 
 # skip_existing NAME ARCH: true (and says so) when NAME exists for ARCH and --force was not given.

@@ -701,3 +701,45 @@ def test_uv_lock_input_needs_neither_index_nor_uv(
     names = {t["id"]: {p["name"] for p in t["packages"]} for t in json.loads(result.out)["targets"]}
     assert names[MUSL_ARM] - names[GLIBC_X86] == {"rpi-gpio"}
     assert "pywin32" not in names[MUSL_ARM] | names[GLIBC_X86]
+
+
+# --- the session's own wiring -------------------------------------------------------
+
+
+def test_session_merges_force_build_of_the_config_and_the_caller(tmp_path: Path) -> None:
+    config = project(
+        tmp_path,
+        "docopt==0.6.2\n",
+        f"targets: [{MUSL_ARM}]\nbuild:\n  force_build: [uwsgi]\n"
+        "packages:\n  psutil:\n    force_build: true\n",
+    )
+
+    opened = session.Session.open(config, None, [], [], force_build=["CFFI", "Zope.Interface"])
+
+    assert opened.force_build == {"uwsgi", "psutil", "cffi", "zope-interface"}
+    assert opened.cache_dir == tmp_path / "cache"
+    assert opened.requirements == tmp_path / "requirements.txt"
+
+
+def test_session_cache_dir_of_the_config_wins(tmp_path: Path) -> None:
+    config = project(tmp_path, "docopt==0.6.2\n", f"cache_dir: here\ntargets: [{MUSL_ARM}]\n")
+
+    assert session.Session.open(config, None, [], []).cache_dir == tmp_path / "here"
+
+
+def test_a_target_without_a_package_manager_gets_no_system_packages(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(
+        tmp_path,
+        "docopt==0.6.2\n",
+        f"targets:\n  - id: {MUSL_ARM}\n    package_manager: none\n"
+        "packages:\n  docopt:\n    apk: [doc-dev]\n",
+    )
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert json.loads(result.out)["targets"][0]["packages"][0]["system_packages"] == []

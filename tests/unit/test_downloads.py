@@ -160,3 +160,9 @@ def test_sha256_of_and_link_or_copy(tmp_path: Path) -> None:
     link_or_copy(source, dest)
     link_or_copy(source, dest)  # a second time replaces, never fails
     assert sha256_of(dest) == SHA
+
+
+def test_the_downloader_closes_its_client(tmp_path: Path) -> None:
+    with downloader(tmp_path, Server()) as loader:
+        loader.fetch(request())
+    assert loader.client.is_closed

@@ -286,7 +286,7 @@ def test_malformed_page_names_the_field() -> None:
 
     assert caught.value.message == (
         "package index https://pypi.org/simple sent a malformed page for a: "
-        "files[1].url is missing or not a str"
+        "files[1].url is missing or not a string"
     )
 
 

@@ -10,7 +10,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from orchestrator.model import Location, PackagePlan, Pin, ProjectPage, ReleaseFile
-from orchestrator.planner import plan_target
+from orchestrator.planner import only_releases, plan_target
 from orchestrator.targets import Target
 
 MUSL_ARM = Target.parse("cp312-musllinux_1_2_aarch64")
@@ -440,3 +440,55 @@ def test_no_location_no_parentheses() -> None:
     result = plan_one(pin("demo", line=None), None)
 
     assert result.reason == "demo is not on the package index"
+
+
+# --- only_releases: one pass over a big page, shared by every target ----------------
+
+
+def test_only_releases_keeps_the_files_of_the_versions_asked_for() -> None:
+    pg = page(
+        "pytz",
+        rf("pytz-2013b.tar.gz"),
+        rf("pytz-2013b0-py2.py3-none-any.whl"),
+        rf("pytz-2013.7.tar.gz"),
+        rf("pytz-2024.1-py2.py3-none-any.whl"),
+        rf("pytz-2024.1.tar.gz"),
+        rf("pytz-2024.2.tar.gz"),
+        rf("pytz-latest.zip"),
+        rf("pytz.exe"),
+    )
+
+    narrowed = only_releases(pg, [Version("2013b0"), Version("2024.1")])
+
+    assert narrowed is not None
+    assert narrowed.name == "pytz"
+    assert [f.filename for f in narrowed.files] == [
+        "pytz-2013b.tar.gz",
+        "pytz-2013b0-py2.py3-none-any.whl",
+        "pytz-2024.1-py2.py3-none-any.whl",
+        "pytz-2024.1.tar.gz",
+    ]
+
+
+def test_only_releases_of_no_page_or_no_versions() -> None:
+    assert only_releases(None, [Version("1.0")]) is None
+    narrowed = only_releases(page("demo", rf("demo-1.0.tar.gz")), [])
+    assert narrowed is not None
+    assert narrowed.files == ()
+
+
+def test_planning_a_narrowed_page_decides_the_same() -> None:
+    pg = page(
+        "demo",
+        *(rf(f"demo-0.{i}-cp312-cp312-musllinux_1_2_aarch64.whl") for i in range(50)),
+        rf("demo-1.0.tar.gz"),
+        rf("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+        rf("demo-1.00-py3-none-any.whl"),
+    )
+    p = pin("demo", "1.0")
+
+    whole = plan_one(p, pg)
+    narrow = plan_one(p, only_releases(pg, [Version("1.0")]))
+
+    assert whole == narrow
+    assert (narrow.action, narrow.file) == ("download", "demo-1.00-py3-none-any.whl")
