@@ -438,8 +438,12 @@ class _ProgressWatcher:
             self._emit("package-done", package, seconds=step.seconds)
 
     def _other(self, kind: str, stage: str | None, text: str) -> None:
-        if kind == "start" and stage not in (None, "internal"):
+        if stage in (None, "internal") and kind in ("start", "cached"):
+            return
+        if kind == "start":
             self._emit("step", None, f"[{stage}] {text}")
+        elif kind == "cached":
+            self._emit("step", None, f"[{stage}] cached")
         elif kind in ("output", "error"):
             self._emit("output", None, text)
 

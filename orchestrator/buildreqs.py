@@ -151,7 +151,13 @@ def run_command(args: Sequence[str], stdin: str) -> tuple[int, str, str]:
 
 
 def _known_from_help(help_text: str) -> frozenset[str]:
-    match = re.search(r"--python-platform.*?\[possible values:(.*?)\]", help_text, flags=re.DOTALL)
+    """The ``[possible values: ...]`` of ``--python-platform``, however clap wrapped them."""
+    text = " ".join(help_text.split())
+    start = text.find("--python-platform <")
+    if start < 0:
+        return frozenset()
+    section = text[start:].split(" --", 1)[0]
+    match = re.search(r"\[possible values: ([^\]]*)\]", section)
     if match is None:
         return frozenset()
     return frozenset(v.strip() for v in match.group(1).split(",") if v.strip())
@@ -180,7 +186,7 @@ class UvCompiler:
     def known_platforms(self) -> frozenset[str]:
         code, out, _err = self.run([*self.command, "pip", "compile", "--help"], "")
         known = _known_from_help(out) if code == 0 else frozenset()
-        return known or _fallback_known()
+        return known if any("linux" in k for k in known) else _fallback_known()
 
     def args(self, target: Target) -> list[str]:
         args = [*self.command, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]

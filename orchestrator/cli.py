@@ -16,23 +16,37 @@ from typing import Annotated, Protocol, cast
 import typer
 
 from orchestrator import __version__
-from orchestrator.errors import ExitCode, PlanError, WheelhouseError
+from orchestrator.config import load_config
+from orchestrator.console import Console
+from orchestrator.doctor import run_doctor
+from orchestrator.engine import DockerEngine
+from orchestrator.errors import EngineError, ExitCode, PlanError, VerifyFailedError, WheelhouseError
+from orchestrator.pipeline import BuildOptions, BuildRun, run_build, run_verify
+from orchestrator.reports import (
+    build_report,
+    build_summary_markdown,
+    verify_report,
+    verify_summary_markdown,
+    write_step_summary,
+)
+from orchestrator.runtime_dockerfile import render_dockerignore, render_runtime_dockerfile
 from orchestrator.session import Session
+from orchestrator.targets import Target
 
 app = typer.Typer(
     name="wheelhouse",
     help=(
         "Build a wheelhouse for every machine your Python app deploys to.\n\n"
         "Typical flow for a Raspberry Pi (arm64) running python:3.12-alpine:\n\n"
-        "  wheelhouse plan --arch arm64      # which packages have wheels, which must be built\n\n"
-        "  wheelhouse build --arch arm64     "
-        "# build what PyPI lacks, collect wheelhouse/<target>/\n\n"
-        "  wheelhouse verify --arch arm64    # install + import it in a clean container\n\n"
+        "  wheelhouse plan --arch arm64    (which packages need a build)\n\n"
+        "  wheelhouse build --arch arm64   (build them, collect the wheelhouse)\n\n"
+        "  wheelhouse verify --arch arm64  (install and import it, no compiler)\n\n"
         "Settings live in wheelhouse.yaml (see README). Exit codes: 0 ok, 2 bad input, "
         "3 plan has errors, 4 some builds failed, 5 verify failed, 6 Docker/buildx/QEMU "
         "unavailable, 7 package index unavailable."
     ),
     no_args_is_help=True,
+    context_settings={"max_content_width": 100},
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -69,7 +83,7 @@ RefreshOpt = Annotated[
 
 
 @app.command()
-def plan(  # noqa: PLR0917 - typer maps each parameter to an option
+def plan(
     config: ConfigOpt = None,
     requirements: RequirementsOpt = None,
     target: TargetOpt = None,
@@ -91,6 +105,177 @@ def plan(  # noqa: PLR0917 - typer maps each parameter to an option
         typer.echo(session.plan_table(result))
     if result.has_errors:
         raise PlanError("some packages can be neither downloaded nor built (see ERROR rows)")
+
+
+BuilderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--builder",
+        help="buildx builder to use (e.g. a multi-node or kubernetes builder with native "
+        "arm64 nodes). Default: build.builder in wheelhouse.yaml, else docker's current one.",
+    ),
+]
+
+
+@app.command()
+def build(
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    force_build: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-build",
+            help="Build this package from its sdist even where a wheel exists (repeatable).",
+        ),
+    ] = None,
+    builder: BuilderOpt = None,
+    verify_after: Annotated[
+        bool, typer.Option("--verify", help="Verify each wheelhouse once it is written.")
+    ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Publish a target's wheelhouse even when packages are missing "
+            "(default: keep the previous one).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        int | None,
+        typer.Option("--timeout", help="Seconds per package build (default: build.timeout)."),
+    ] = None,
+    keep_context: Annotated[
+        bool, typer.Option("--keep-context", help="Keep the buildx context for debugging.")
+    ] = False,
+    as_json: JsonOpt = False,
+    refresh: RefreshOpt = False,
+) -> None:
+    """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
+
+    Wheels the index has are downloaded and hash-checked; sdists are built offline in
+    one `docker buildx build` per target (QEMU for foreign architectures), repaired by
+    auditwheel, and kept in a build cache so nothing is built twice. Each target's
+    wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
+    is replaced atomically, and only when complete unless --partial.
+    Exit 4 when a build failed, 5 when --verify failed.
+    """
+    session = Session.open(
+        config,
+        requirements,
+        target or [],
+        arch or [],
+        refresh=refresh,
+        force_build=force_build or [],
+    )
+    console = Console()
+    options = BuildOptions(
+        builder=builder,
+        verify=verify_after,
+        partial=partial,
+        timeout=timeout,
+        keep_context=keep_context,
+    )
+    result = run_build(session, options, console.say, console.build_event)
+    _print_build(result, as_json)
+    problem = result.problem()
+    if problem is not None:
+        raise problem
+
+
+@app.command()
+def verify(
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Install each wheelhouse into a clean target container and import every module.
+
+    Starts the target's runtime image (no compiler, no network) for its platform, runs
+    `pip install --no-index --only-binary :all: --require-hashes` of the wheelhouse's
+    requirements.txt, then imports every top-level module of every installed
+    distribution in a fresh interpreter. Exit 5 when anything fails, with the likely fix.
+    """
+    session = Session.open(config, requirements, target or [], arch or [])
+    console = Console()
+    reports = run_verify(session, console.say)
+    if as_json:
+        typer.echo(json.dumps(verify_report(reports), indent=2))
+    else:
+        typer.echo(verify_summary_markdown(reports))
+    write_step_summary(verify_summary_markdown(reports), os.environ)
+    bad = [r.target.id for r in reports if not r.ok]
+    if bad:
+        raise VerifyFailedError(f"verify failed for {', '.join(bad)}")
+
+
+@app.command()
+def dockerfile(
+    target: Annotated[str, typer.Option("--target", "-t", help="The target id.")],
+    config: ConfigOpt = None,
+    dockerignore: Annotated[
+        bool, typer.Option("--dockerignore", help="Print the .dockerignore lines instead.")
+    ] = False,
+    cmd: Annotated[
+        str | None, typer.Option("--cmd", help="How the app starts, e.g. 'python -m app'.")
+    ] = None,
+) -> None:
+    """Print the runtime stage that installs a wheelhouse: no compiler, non-root user.
+
+    Save it as your Dockerfile (and `--dockerignore` as .dockerignore, which keeps a host
+    .venv and caches out of the build context), then
+    `docker buildx build --platform linux/arm64 .` from the directory holding wheelhouse/.
+    """
+    loaded = load_config(config)
+    tcfg = loaded.target_config(Target.parse(target))
+    if dockerignore:
+        typer.echo(render_dockerignore(), nl=False)
+        return
+    where = Path(os.path.relpath(loaded.output / tcfg.target.id))
+    typer.echo(render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd), nl=False)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    builder: BuilderOpt = None,
+) -> None:
+    """Check that Docker, buildx, QEMU and each target's base image are ready.
+
+    Every failed check prints its fix. Exit 6 when any check fails.
+    """
+    loaded = load_config(config)
+    targets = loaded.select_targets(target or [], arch or [])
+    checks = run_doctor(DockerEngine(builder=builder or loaded.builder), targets)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        typer.echo(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            typer.echo(f"     fix: {check.fix}")
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise EngineError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+def _print_build(result: BuildRun, as_json: bool) -> None:
+    report = build_report(result.builds, wheelhouses=result.wheelhouses)
+    markdown = build_summary_markdown(result.builds, wheelhouses=result.wheelhouses)
+    if result.verified:
+        markdown += "\n" + verify_summary_markdown(result.verified)
+        report["verify"] = verify_report(result.verified)
+    report["unpublished"] = result.unpublished
+    write_step_summary(markdown, os.environ)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(markdown)
+    for target_id, why in result.unpublished.items():
+        typer.echo(f"{target_id}: wheelhouse not updated: {why}")
 
 
 @app.command()

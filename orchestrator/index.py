@@ -2,7 +2,8 @@
 
 Every page of every project on every index is asked for concurrently (a semaphore bounds
 the requests in flight), through an optional on-disk cache that revalidates. Pages of the
-main index and the extra indexes are merged into one ``ProjectPage`` per project.
+main index and the extra indexes are merged into one ``ProjectPage`` per project. A caller
+that names the versions it needs gets only their files (and the cache decodes only them).
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ import asyncio
 import random
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from orchestrator import __version__
 from orchestrator.errors import IndexUnavailableError
-from orchestrator.httpcache import CachedPage, HttpCache
+from orchestrator.httpcache import CachedPage, HttpCache, Versions, files_of
 from orchestrator.model import ProjectPage, ReleaseFile
 
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -95,6 +97,8 @@ class _Session:
     semaphore: asyncio.Semaphore
     #: Pages still to come, per project (to report progress when a project is complete).
     pending: Counter[str]
+    #: The releases needed of each project (``None``: every file).
+    versions: Mapping[NormalizedName, Versions]
 
 
 class IndexClient:
@@ -130,35 +134,57 @@ class IndexClient:
         self._refresh = refresh
         self._jitter = jitter
 
-    def get_projects_sync(self, names: Iterable[str]) -> dict[NormalizedName, ProjectPage | None]:
+    def get_projects_sync(
+        self,
+        names: Iterable[str],
+        *,
+        versions: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> dict[NormalizedName, ProjectPage | None]:
         result: dict[NormalizedName, ProjectPage | None] = {}
 
         async def fetch() -> None:
             # Not returned from the main task: Python 3.11's asyncio.run formats that task,
             # result included, when it restores the SIGINT handler (0.1 s for a large plan).
-            result.update(await self.get_projects(names))
+            result.update(await self.get_projects(names, versions=versions))
 
         asyncio.run(fetch())
         return result
 
-    async def get_projects(self, names: Iterable[str]) -> dict[NormalizedName, ProjectPage | None]:
-        """Each project's merged page, by normalized name; ``None`` if no index has it."""
+    async def get_projects(
+        self,
+        names: Iterable[str],
+        *,
+        versions: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> dict[NormalizedName, ProjectPage | None]:
+        """Each project's merged page, by normalized name; ``None`` if no index has it.
+
+        With ``versions``, a page holds only the files of the versions named for its
+        project (none when the project has no such release: still a page, not ``None``);
+        a project absent from ``versions`` gets every file, as all do without it.
+        """
         wanted = list(dict.fromkeys(canonicalize_name(n) for n in names))
+        needed = _needed(wanted, versions)
         indexes = self.config.urls
-        found, stale = self._from_cache([(name, index) for name in wanted for index in indexes])
+        keys = [(name, index) for name in wanted for index in indexes]
+        found, stale = self._from_cache(keys, needed)
         for name in wanted:
             if self._progress is not None and all((name, i) in found for i in indexes):
                 self._progress(name)
         if stale:
-            found.update(await self._fetch_all(stale))
+            found.update(await self._fetch_all(stale, needed))
         return {name: _merge(name, [found[name, i] for i in indexes]) for name in wanted}
 
-    def _from_cache(self, keys: list[_Key]) -> tuple[dict[_Key, _Files], dict[_Key, _Stale]]:
+    def _from_cache(
+        self, keys: list[_Key], needed: Mapping[NormalizedName, Versions]
+    ) -> tuple[dict[_Key, _Files], dict[_Key, _Stale]]:
         """The pages still fresh in the cache, and the others with their stale records."""
         cache = self._cache
         if cache is None:
             return {}, dict.fromkeys(keys)
-        records = cache.load_many(_page_url(index, name) for name, index in keys)
+        records = cache.load_many(
+            (_page_url(index, name) for name, index in keys),
+            [needed[name] for name, _ in keys],
+        )
         found: dict[_Key, _Files] = {}
         stale: dict[_Key, _Stale] = {}
         for key, record in zip(keys, records, strict=True):
@@ -168,13 +194,16 @@ class IndexClient:
                 stale[key] = record
         return found, stale
 
-    async def _fetch_all(self, stale: dict[_Key, _Stale]) -> dict[_Key, _Files]:
+    async def _fetch_all(
+        self, stale: dict[_Key, _Stale], needed: Mapping[NormalizedName, Versions]
+    ) -> dict[_Key, _Files]:
         """Ask the indexes for every page in ``stale``, all at once."""
         async with self._open_client() as client:
             session = _Session(
                 client=client,
                 semaphore=asyncio.Semaphore(self._max_concurrency),
                 pending=Counter(name for name, _ in stale),
+                versions=needed,
             )
             try:
                 async with asyncio.TaskGroup() as group:
@@ -206,12 +235,15 @@ class IndexClient:
         headers = {"Accept": SIMPLE_JSON, **(record.validators() if record else {})}
         response = await self._get(session, index, name, url, headers)
         cache = self._cache
+        versions = session.versions[name]
         if cache and record and response.status_code == 304:
             files = cache.revalidated(url, record, response.headers).files
         else:
             files = _read_files(index, name, response)
             if cache is not None:
-                cache.store(url, files, response.headers)
+                files = cache.store(url, files, response.headers, versions=versions).files
+            elif files is not None:
+                files = files_of(files, versions)
         session.pending[name] -= 1
         if self._progress is not None and not session.pending[name]:
             self._progress(name)
@@ -339,6 +371,20 @@ def _parse_file(entry: Any, where: str, base_url: str) -> ReleaseFile:
         yanked="" if yanked is True else (yanked or None),
         size=size if type(size) is int else None,
     )
+
+
+def _needed(
+    names: Sequence[NormalizedName],
+    versions: Mapping[NormalizedName, Collection[Version]] | None,
+) -> dict[NormalizedName, Versions]:
+    """The versions needed of each of ``names`` (``None``: all); the mapping's names are
+    normalized here, like ``names``."""
+    if versions is None:
+        return dict.fromkeys(names)
+    named: dict[NormalizedName, set[Version]] = {}
+    for name, wanted in versions.items():
+        named.setdefault(canonicalize_name(name), set()).update(wanted)
+    return {name: named.get(name) for name in names}
 
 
 def _merge(name: NormalizedName, pages: Sequence[_Files]) -> ProjectPage | None:

@@ -7,9 +7,10 @@ index, uv, the environment) is handed in, so tests can replace each one.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -22,7 +23,19 @@ from orchestrator.model import Pin, Plan, ProjectPage, TargetPlan
 from orchestrator.planner import SystemPackagesFor, only_releases, plan_target
 from orchestrator.targets import Target
 
-FetchProjects = Callable[[Iterable[str]], Mapping[NormalizedName, ProjectPage | None]]
+
+class FetchProjects(Protocol):
+    """The index: each project's page, with only the files of ``versions`` when given."""
+
+    def __call__(
+        self,
+        names: Iterable[str],
+        /,
+        *,
+        versions: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> Mapping[NormalizedName, ProjectPage | None]: ...
+
+
 Compile = Callable[[Path, Target], str]
 
 
@@ -132,13 +145,14 @@ def plan_all(
     fetch_projects: FetchProjects,
     system_packages: SystemPackagesFor,
 ) -> Plan:
-    """Fetch each project page once for every target, then plan each target."""
+    """Fetch each project page once for every target (only the pinned releases of it),
+    then plan each target."""
     names = sorted({p.name for pins in inputs.pins.values() for p in pins if _needs_page(p)})
-    fetched = fetch_projects(names) if names else {}
     versions: dict[NormalizedName, set[Version]] = {}
     for pin in (p for pins in inputs.pins.values() for p in pins if _needs_page(p)):
         if pin.version is not None:
             versions.setdefault(pin.name, set()).add(pin.version)
+    fetched = fetch_projects(names, versions=versions) if names else {}
     pages = {name: only_releases(page, versions.get(name, ())) for name, page in fetched.items()}
     targets: list[TargetPlan] = [
         plan_target(target, pins, pages, system_packages=system_packages)

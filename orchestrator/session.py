@@ -60,6 +60,10 @@ class Session:
         return frozenset(self.config.force_build | self.extra_force_build)
 
     def plan(self) -> Plan:
+        return self.plan_with_index()[0]
+
+    def plan_with_index(self) -> tuple[Plan, IndexConfig]:
+        """The plan, and the index settings it was made with (builds resolve against them)."""
         if planning.is_uv_lock(self.requirements):
             inputs = planning.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
@@ -76,12 +80,15 @@ class Session:
                 resolve=self.config.resolve,
                 compile_for=resolver.compile,
             )
-        client = IndexClient(index, cache=HttpCache(self.cache_dir / "http"), refresh=self.refresh)
-        return planning.plan_all(
+        plan = planning.plan_all(
             inputs,
-            fetch_projects=client.get_projects_sync,
+            fetch_projects=self.index_client(index).get_projects_sync,
             system_packages=self._system_packages,
         )
+        return plan, index
+
+    def index_client(self, index: IndexConfig) -> IndexClient:
+        return IndexClient(index, cache=HttpCache(self.cache_dir / "http"), refresh=self.refresh)
 
     def plan_table(self, plan: Plan) -> str:
         images = {tc.target.id: tc.base_image for tc in self.targets}

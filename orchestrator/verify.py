@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -111,6 +111,8 @@ class PackageVerify:
     error: str | None = None
     #: Likely fixes, one per distinct failure.
     hints: tuple[str, ...] = ()
+    #: Installed but not imported, as configured (``verify_import: false``).
+    import_skipped: bool = False
 
     @property
     def failed_imports(self) -> dict[str, str]:
@@ -299,13 +301,15 @@ def verify_wheelhouse(
     keep: bool = False,
     timeout: float = 3600.0,
     import_timeout: float = 300.0,
+    skip_imports: Collection[str] = (),
     clock: Callable[[], float] = time.monotonic,
 ) -> VerifyReport:
     """Install and import ``wheelhouse_dir`` in a clean ``tcfg.runtime_image`` container.
 
     Returns the report whatever it says (``report.raise_for_failure()`` turns a failed one
     into ``VerifyFailedError``). Raises ``BadInputError`` when there is no wheelhouse and
-    ``EngineError`` when the engine, the image or QEMU is not usable.
+    ``EngineError`` when the engine, the image or QEMU is not usable. Distributions named
+    in ``skip_imports`` are installed but not imported (hardware-bound modules).
     """
     root = _wheelhouse_root(wheelhouse_dir)
     say = progress or (lambda _line: None)
@@ -316,6 +320,7 @@ def verify_wheelhouse(
         WHEELHOUSE_MOUNT,
         VENV_DIR,
         str(import_timeout),
+        ",".join(sorted(canonicalize_name(n) for n in skip_imports)),
     ]
     started = clock()
     say(f"{tcfg.target.id}: verifying {root} in {tcfg.runtime_image} ({platform}, no network)")
@@ -673,7 +678,12 @@ def _package(
     imports = {str(m): str(r) for m, r in dict(row.get("imports") or {}).items()}
     hints = dict.fromkeys(h for r in imports.values() if r != "ok" for h in [likely_fix(r)] if h)
     return PackageVerify(
-        name=name, version=version, installed=True, imports=imports, hints=tuple(hints)
+        name=name,
+        version=version,
+        installed=True,
+        imports=imports,
+        hints=tuple(hints),
+        import_skipped=bool(row.get("import_skipped")),
     )
 
 
@@ -872,6 +882,7 @@ def _pip_for(venv: str) -> list[str] | None:
 
 def _container_main(argv: list[str]) -> int:
     wheelhouse, venv, import_timeout = argv[0], argv[1], float(argv[2])
+    skip = set(argv[3].split(",")) if len(argv) > 3 and argv[3] else set()
     pip = _pip_for(venv)
     make_venv = [sys.executable, "-m", "venv", *(["--without-pip"] if pip else []), venv]
     if not _step("venv", *_run_logged(make_venv)):
@@ -888,6 +899,17 @@ def _container_main(argv: list[str]) -> int:
         dist = installed.get(name)
         if dist is None:
             _emit({"name": name, "version": pins[name], "installed": False, "imports": {}})
+            continue
+        if name in skip:
+            _emit(
+                {
+                    "name": name,
+                    "version": dist.version,
+                    "installed": True,
+                    "imports": {},
+                    "import_skipped": True,
+                }
+            )
             continue
         imports = {}
         for module in _modules_of(dist):

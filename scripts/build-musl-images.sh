@@ -49,6 +49,7 @@ have_all_sources() {
 # business knowing about trixie sources, and the host's package cache must not be rewritten.
 fetch_sources() {
     local apt_dir=$DOWNLOADS/apt mirror opts
+    mkdir -p "$DOWNLOADS"
     if have_all_sources; then
         log "sources already downloaded in $DOWNLOADS"
         return 0

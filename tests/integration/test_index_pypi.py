@@ -6,9 +6,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from orchestrator.httpcache import HttpCache
 from orchestrator.index import IndexClient, IndexConfig
+from orchestrator.model import ProjectPage
 
 pytestmark = pytest.mark.network
 
@@ -53,3 +56,16 @@ def test_real_pages_and_a_warm_cache(tmp_path: Path) -> None:
 
     assert transport.count == 3
     assert again == pages
+
+    versions = {NormalizedName("cffi"): [Version("1.17.1")], NormalizedName("rpi-gpio"): []}
+    narrowed = index.get_projects_sync(names, versions=versions)
+
+    assert transport.count == 3  # from the warm cache, which reads only those releases
+    cffi_1171 = narrowed[NormalizedName("cffi")]
+    assert cffi_1171 is not None
+    assert wheel in cffi_1171.files
+    assert cffi_1171.files == tuple(
+        f for f in cffi.files if f.filename.startswith(("cffi-1.17.1-", "cffi-1.17.1."))
+    )
+    assert narrowed[NormalizedName("rpi-gpio")] == ProjectPage(name=gpio.name, files=())
+    assert narrowed[NormalizedName("wheelhouse-no-such-project-7f3a9c")] is None

@@ -134,6 +134,8 @@ class FakeEngine:
     def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
         self.requests.append(request)
         self.contexts.append(_snapshot(request.context))
+        on_line("#5 [toolchain 2/2] RUN apt-get update")
+        on_line("#5 CACHED")
         for vertex, stage in enumerate(request.no_cache_filter, start=10):
             on_line(f"#{vertex} [{stage} 1/1] RUN --network=none sh /wheelhouse/build-wheel.sh")
             on_line(f"#{vertex} DONE {vertex}.5s")
@@ -410,6 +412,8 @@ def test_progress_reports_the_package_stages(world: World) -> None:
     assert ("package-start", "crcmod", None) in events
     assert ("package-done", "crcmod", 10.5) in events
     assert ("package-built", "docopt", 11.5) in events
+    steps = [e.message for e in world.events if e.kind == "step"]
+    assert steps == ["[toolchain] RUN apt-get update", "[toolchain] cached"]
     kinds = world.kinds()
     assert kinds[0] == "download"
     assert kinds.index("buildx-start") < kinds.index("package-start") < kinds.index("buildx-done")

@@ -112,6 +112,17 @@ def test_a_platform_uv_does_not_know_is_a_resolve_error() -> None:
         uv_python_platform(Target.parse("cp312-manylinux_2_36_armv7l"), KNOWN)
 
 
+def test_known_platforms_whatever_the_wrapping() -> None:
+    narrow = UV_HELP.replace(
+        "[possible values: windows, linux,", "[possible\n  values: windows,\n linux,"
+    )
+    tail = "      --index-strategy <S>\n          How [possible values: first-index, unsafe]\n"
+    known = UvCompiler(run=lambda args, stdin: (0, narrow + tail, "")).known_platforms
+    assert known == KNOWN
+    assert "first-index" not in known
+    assert "aarch64-manylinux_2_36" in known
+
+
 def test_known_platforms_fall_back_when_help_cannot_be_read() -> None:
     known = UvCompiler(run=lambda args, stdin: (2, "", "boom")).known_platforms
     assert "aarch64-manylinux_2_40" in known

@@ -1,4 +1,5 @@
-"""HttpCache on its own and behind IndexClient: freshness, revalidation, corrupt records."""
+"""HttpCache on its own and behind IndexClient: freshness, revalidation, corrupt records,
+and records grouped by release (only the releases asked for are read)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import asyncio
 import dataclasses
 import gc
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
+from orchestrator import httpcache
 from orchestrator.httpcache import RECORD_FORMAT, HttpCache
 from orchestrator.index import SIMPLE_JSON, IndexClient, IndexConfig
 from orchestrator.model import ProjectPage, ReleaseFile
 from orchestrator.paths import default_cache_dir
+from orchestrator.planner import only_releases
 
 URL = "https://pypi.org/simple/cffi/"
 FILES = (
@@ -67,11 +72,18 @@ def ok(**headers: str) -> httpx.Response:
     return httpx.Response(200, json=BODY, headers={"content-type": SIMPLE_JSON, **headers})
 
 
-def fetch(cache: HttpCache, server: Server, *, refresh: bool = False) -> ProjectPage | None:
+def fetch(
+    cache: HttpCache,
+    server: Server,
+    *,
+    refresh: bool = False,
+    versions: Collection[str] | None = None,
+) -> ProjectPage | None:
     index = IndexClient(
         IndexConfig(), cache=cache, transport=httpx.MockTransport(server), refresh=refresh
     )
-    return asyncio.run(index.get_projects(["cffi"]))["cffi"]  # type: ignore[index]
+    wanted = None if versions is None else {NormalizedName("cffi"): [Version(v) for v in versions]}
+    return asyncio.run(index.get_projects(["cffi"], versions=wanted))["cffi"]  # type: ignore[index]
 
 
 @pytest.fixture
@@ -162,18 +174,17 @@ def test_record_holds_parsed_files_not_the_body(cache: HttpCache) -> None:
     fetch(cache, Server(ok(etag='"v1"')))
 
     (path,) = record_files(cache)
-    record: dict[str, Any] = json.loads(path.read_text())
+    head, body = path.read_bytes().split(b"\n")
+    header: dict[str, Any] = json.loads(head)
 
-    assert record["format"] == RECORD_FORMAT
-    assert record["files"][0] == [
-        "cffi-1.0.tar.gz",
-        "https://f/cffi-1.0.tar.gz",
-        "ab" * 32,
-        None,
-        None,
-        None,
+    assert header["format"] == RECORD_FORMAT
+    assert header["etag"] == '"v1"'
+    assert (header["releases"], header["ends"], header["size"]) == (["1"], [len(body)], len(body))
+    assert json.loads(body) == [
+        ["cffi-1.0.tar.gz", "https://f/cffi-1.0.tar.gz", "ab" * 32, None, None, None],
+        ["cffi-1.0-py3-none-any.whl", "https://f/w", None, None, "", 9],
     ]
-    assert "meta" not in path.read_text()
+    assert b"meta" not in path.read_bytes()
 
 
 def test_no_cache_control_uses_the_default_max_age(tmp_path: Path, clock: Clock) -> None:
@@ -298,3 +309,233 @@ def test_fresh_cache_reports_progress_without_requests(cache: HttpCache) -> None
 
     assert seen == ["cffi"]
     assert len(server.requests) == 1
+
+
+# --- records grouped by release ------------------------------------------------------
+
+
+def rfile(filename: str) -> ReleaseFile:
+    return ReleaseFile(filename=filename, url=f"https://f/{filename}", sha256="cd" * 32)
+
+
+#: Releases in the index's order: 1.1 and 1.1.0 are one release spelled two ways and
+#: interleave with 2.0rc1; two files spell no version.
+RELEASES = (
+    rfile("cffi-1.0.tar.gz"),
+    rfile("cffi-1.0-cp312-cp312-musllinux_1_1_aarch64.whl"),
+    rfile("cffi-1.1.0.tar.gz"),
+    rfile("cffi-2.0rc1.zip"),
+    rfile("cffi-1.1-py3-none-any.whl"),
+    rfile("cffi-latest.tar.gz"),
+    rfile("cffi-2.0rc1-py3-none-any.whl"),
+    rfile("cffi.exe"),
+    rfile("cffi-1.1.0-cp312-abi3-manylinux_2_17_x86_64.whl"),
+)
+
+
+def store(cache: HttpCache, files: tuple[ReleaseFile, ...] | None, etag: str = '"v1"') -> None:
+    cache.store(URL, files, httpx.Headers({"etag": etag}))
+
+
+def versions(*texts: str) -> list[Version]:
+    return [Version(t) for t in texts]
+
+
+def slices(path: Path) -> dict[str, tuple[int, int]]:
+    """Where each release's slice lies in the record, by release key."""
+    data = path.read_bytes()
+    end = data.index(b"\n")
+    header = json.loads(data[:end])
+    starts = [0, *header["ends"][:-1]]
+    return {
+        key: (end + 1 + start, end + 1 + stop)
+        for key, start, stop in zip(header["releases"], starts, header["ends"], strict=True)
+    }
+
+
+def test_records_are_grouped_by_release(cache: HttpCache) -> None:
+    store(cache, RELEASES)
+
+    (path,) = record_files(cache)
+
+    assert list(slices(path)) == ["1", "1.1", "2rc1", ""]
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [["1.0"], ["1.1"], ["1.1.0"], ["2.0rc1"], ["2.0"], ["1.0", "2.0rc1"], ["1.1", "2.0rc1"], []],
+)
+def test_a_release_holds_the_files_the_planner_would_keep(
+    cache: HttpCache, wanted: list[str]
+) -> None:
+    store(cache, RELEASES)
+    page = ProjectPage(name=NormalizedName("cffi"), files=RELEASES)
+    expected = only_releases(page, versions(*wanted))
+    assert expected is not None
+
+    loaded = cache.load(URL, versions(*wanted))
+
+    assert loaded is not None
+    assert loaded.files == expected.files  # the same files, in the index's order
+    assert httpcache.files_of(RELEASES, versions(*wanted)) == expected.files
+
+
+def test_all_files_come_back_in_the_index_order(cache: HttpCache) -> None:
+    store(cache, RELEASES)
+
+    loaded = cache.load(URL)
+
+    assert loaded is not None
+    assert loaded.files == RELEASES
+
+
+def test_only_the_requested_releases_are_decoded(
+    cache: HttpCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store(cache, RELEASES)
+    (path,) = record_files(cache)
+    data = bytearray(path.read_bytes())
+    for key, (start, stop) in slices(path).items():
+        if key != "1":  # every other slice becomes garbage of the same length
+            data[start:stop] = b"?" * (stop - start)
+    path.write_bytes(bytes(data))
+    decoded: list[str] = []
+    release_file = httpcache._release_file
+
+    def counting(row: Any) -> ReleaseFile:
+        decoded.append(row[0])
+        return release_file(row)
+
+    monkeypatch.setattr(httpcache, "_release_file", counting)
+
+    loaded = cache.load(URL, versions("1.0"))
+
+    assert loaded is not None
+    assert loaded.files == RELEASES[:2]
+    assert decoded == ["cffi-1.0.tar.gz", "cffi-1.0-cp312-cp312-musllinux_1_1_aarch64.whl"]
+    assert cache.load(URL) is None  # all files: the garbage is read, and the record misses
+
+
+def test_a_large_page_reads_slices_past_the_first_read(cache: HttpCache) -> None:
+    files = tuple(rfile(f"cffi-1.{n}-py3-none-any.whl") for n in range(5000))
+    store(cache, files)
+    (path,) = record_files(cache)
+    assert path.read_bytes().index(b"\n") > httpcache._CHUNK  # the header alone is longer
+
+    for wanted in (["1.0"], ["1.2500", "1.4999"], ["1.5000"]):
+        loaded = cache.load(URL, versions(*wanted))
+        assert loaded is not None
+        assert loaded.files == httpcache.files_of(files, versions(*wanted))
+        assert len(loaded.files or ()) == (len(wanted) if wanted != ["1.5000"] else 0)
+    everything = cache.load(URL)
+    assert everything is not None
+    assert everything.files == files
+
+
+def test_a_version_missing_from_a_cached_page_is_an_empty_page(cache: HttpCache) -> None:
+    server = Server(ok())
+    empty = ProjectPage(name=NormalizedName("cffi"), files=())
+
+    assert fetch(cache, server, versions=["9.9"]) == empty  # cold: from the answer
+    assert fetch(cache, server, versions=["9.9"]) == empty  # warm: from the record
+    assert fetch(cache, server, versions=[]) == empty
+    assert len(server.requests) == 1
+
+
+def test_cold_and_warm_pages_hold_the_requested_releases(cache: HttpCache) -> None:
+    server = Server(ok())
+    page = ProjectPage(name=NormalizedName("cffi"), files=FILES)
+
+    assert fetch(cache, server, versions=["1.0.0"]) == page
+    assert fetch(cache, server, versions=["1"]) == page
+    assert fetch(cache, server) == page
+    assert len(server.requests) == 1
+
+
+def test_404_with_versions_is_still_not_on_the_index(cache: HttpCache) -> None:
+    server = Server(httpx.Response(404))
+
+    assert fetch(cache, server, versions=["1.0"]) is None
+    assert fetch(cache, server, versions=["1.0"]) is None
+    assert len(server.requests) == 1
+
+
+def test_a_run_killed_between_writes_leaves_the_old_record(
+    cache: HttpCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store(cache, RELEASES, '"v1"')
+
+    def killed(self: Path, target: Path) -> Path:
+        raise SystemExit("killed")  # after the new record is written, before it replaces
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "replace", killed)
+        with pytest.raises(SystemExit):
+            store(cache, (rfile("cffi-1.0.tar.gz"), rfile("cffi-3.0.tar.gz")), '"v2"')
+
+    old = cache.load(URL)
+    assert old is not None
+    assert (old.etag, old.files) == ('"v1"', RELEASES)
+    for wanted in ("1.0", "1.1", "3.0"):
+        part = cache.load(URL, versions(wanted))
+        assert part is not None
+        assert part.files == httpcache.files_of(RELEASES, versions(wanted))
+
+
+def test_a_cut_short_record_is_a_miss_wherever_it_is_cut(cache: HttpCache) -> None:
+    store(cache, (RELEASES[0], RELEASES[3], RELEASES[5]))
+    (path,) = record_files(cache)
+    data = path.read_bytes()
+    header = data.index(b"\n")
+
+    for cut in (*range(0, header - 2, 3), *range(header - 2, len(data))):
+        path.write_bytes(data[:cut])
+        assert cache.load(URL) is None, cut
+        assert cache.load(URL, versions("1.0")) is None, cut
+
+
+def test_a_304_never_puts_its_header_over_slices_stored_since(
+    cache: HttpCache, clock: Clock
+) -> None:
+    store(cache, RELEASES, '"v1"')
+    stale = cache.load(URL, versions("1.0"))
+    assert stale is not None
+    newer = (rfile("cffi-1.0.tar.gz"), rfile("cffi-3.0.tar.gz"))
+    store(cache, newer, '"v2"')  # another run stored the page meanwhile
+    clock.now += 1000
+
+    fresh = cache.revalidated(URL, stale, httpx.Headers({"etag": '"v1b"'}))
+
+    assert fresh.files == RELEASES[:2]  # what this run revalidated
+    kept = cache.load(URL)
+    assert kept is not None
+    assert (kept.etag, kept.files) == ('"v2"', newer)
+
+    current = cache.load(URL, versions("3.0"))
+    assert current is not None
+    cache.revalidated(URL, current, httpx.Headers({"etag": '"v2b"'}))
+    refreshed = cache.load(URL)
+    assert refreshed is not None
+    assert (refreshed.etag, refreshed.stored_at, refreshed.files) == ('"v2b"', clock.now, newer)
+
+
+def test_old_format_records_are_misses(cache: HttpCache, clock: Clock) -> None:
+    server = Server(ok())
+    fetch(cache, server)
+    (path,) = record_files(cache)
+    old = {  # a record of format 1: every file in one list
+        "format": 1,
+        "etag": None,
+        "last_modified": None,
+        "stored_at": clock.now,
+        "max_age": 600.0,
+        "files": [["cffi-1.0.tar.gz", "https://f/cffi-1.0.tar.gz", None, None, None, None]],
+    }
+    path.write_text(json.dumps(old, separators=(",", ":")))
+
+    assert cache.load(URL) is None
+    assert cache.load(URL, versions("1.0")) is None
+    server.responses.append(ok())
+    assert fetch(cache, server) == ProjectPage(name=NormalizedName("cffi"), files=FILES)
+    assert len(server.requests) == 2
+    assert path.read_bytes().startswith(b'{"format":%d,' % RECORD_FORMAT)

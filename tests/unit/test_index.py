@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.index import SIMPLE_JSON, IndexClient, IndexConfig
@@ -418,3 +419,67 @@ def test_no_names_no_requests() -> None:
         raise AssertionError("no request expected")
 
     assert fetch(client(handler)) == {}
+
+
+def test_versions_narrow_each_page_to_those_releases() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/simple/gone/":
+            return httpx.Response(404)
+        name = request.url.path.split("/")[2]
+        wheel = name.replace("-", "_")
+        return answer(
+            page(
+                entry(f"{name}-1.0.tar.gz"),
+                entry(f"{wheel}-2.0-py3-none-any.whl"),
+                entry(f"{wheel}-1.0.0-py3-none-any.whl"),
+                entry(f"{name}-latest.tar.gz"),
+            )
+        )
+
+    wanted = {
+        NormalizedName("a"): [Version("1.0")],
+        NormalizedName("Other_Name"): [Version("2"), Version("1")],  # normalized here
+        NormalizedName("c"): [Version("3.0")],
+        NormalizedName("gone"): [Version("1.0")],
+    }
+    pages = asyncio.run(
+        client(handler).get_projects(["a", "other-name", "c", "gone", "d"], versions=wanted)
+    )
+
+    def filenames(name: str) -> list[str] | None:
+        found = pages[NormalizedName(name)]
+        return None if found is None else [f.filename for f in found.files]
+
+    assert filenames("a") == ["a-1.0.tar.gz", "a-1.0.0-py3-none-any.whl"]
+    assert filenames("other-name") == [
+        "other-name-1.0.tar.gz",
+        "other_name-2.0-py3-none-any.whl",
+        "other_name-1.0.0-py3-none-any.whl",
+    ]
+    assert filenames("c") == []  # on the index, without that release: a page, empty
+    assert filenames("gone") is None  # not on the index at all
+    assert filenames("d") == [  # not named in ``versions``: every file
+        "d-1.0.tar.gz",
+        "d-2.0-py3-none-any.whl",
+        "d-1.0.0-py3-none-any.whl",
+        "d-latest.tar.gz",
+    ]
+
+
+def test_versions_narrow_the_pages_of_every_index_before_the_merge() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "pypi.org":
+            return answer(page(entry("a-1.tar.gz", "https://pypi/a1"), entry("a-2.tar.gz")))
+        return answer(page(entry("a-1.tar.gz", "https://extra/a1"), entry("a-1-py3-none-any.whl")))
+
+    config = IndexConfig(index_url=PYPI, extra_index_urls=(EXTRA,))
+    index = client(handler, config)
+
+    result = index.get_projects_sync(["a"], versions={NormalizedName("a"): [Version("1")]})
+
+    merged = result[NormalizedName("a")]
+    assert merged is not None
+    assert [(f.filename, f.url) for f in merged.files] == [
+        ("a-1.tar.gz", "https://pypi/a1"),
+        ("a-1-py3-none-any.whl", "https://files.example/a-1-py3-none-any.whl"),
+    ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def rf(filename: str) -> ReleaseFile:
 
 
 class FakeIndex:
-    """``fetch_projects``: pages by name, and a record of every call."""
+    """``fetch_projects``: pages by name (every file: ``versions`` is only recorded), and a
+    record of every call."""
 
     def __init__(self, pages: Mapping[str, Iterable[str]]) -> None:
         self.pages = {
@@ -49,10 +51,20 @@ class FakeIndex:
             for n, files in pages.items()
         }
         self.calls: list[list[str]] = []
+        self.versions: list[dict[str, set[str]] | None] = []
 
-    def __call__(self, names: Iterable[str]) -> dict[NormalizedName, ProjectPage | None]:
+    def __call__(
+        self,
+        names: Iterable[str],
+        /,
+        *,
+        versions: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> dict[NormalizedName, ProjectPage | None]:
         wanted = list(names)
         self.calls.append(wanted)
+        self.versions.append(
+            None if versions is None else {n: {str(v) for v in vs} for n, vs in versions.items()}
+        )
         return {canonicalize_name(n): self.pages.get(canonicalize_name(n)) for n in wanted}
 
 
@@ -305,7 +317,12 @@ def test_lock_pins_only_what_each_target_installs() -> None:
 def test_lock_pins_need_no_index() -> None:
     inputs = planning.pins_from_lock(DEMO_LOCK, TARGETS, frozenset())
 
-    def fetch(names: Iterable[str]) -> dict[NormalizedName, ProjectPage | None]:
+    def fetch(
+        names: Iterable[str],
+        /,
+        *,
+        versions: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> dict[NormalizedName, ProjectPage | None]:
         raise AssertionError("a uv.lock lists its files: no index page is needed")
 
     plan = planning.plan_all(inputs, fetch_projects=fetch, system_packages=no_system_packages)
@@ -348,6 +365,7 @@ def test_each_page_is_fetched_once_for_every_target(tmp_path: Path) -> None:
     plan = planning.plan_all(inputs, fetch_projects=index, system_packages=no_system_packages)
 
     assert index.calls == [["cffi", "docopt", "rpi-gpio"]]
+    assert index.versions == [{"cffi": {"1.17.1"}, "docopt": {"0.6.2"}, "rpi-gpio": {"0.7.1"}}]
     assert [t.target for t in plan.targets] == [MUSL_ARM, GLIBC_X86]
     musl = {p.name: (p.action, p.file) for p in plan.targets[0].packages}
     assert musl == {
@@ -391,3 +409,31 @@ def test_system_packages_are_asked_per_target() -> None:
 
     assert seen == [("docopt", MUSL_ARM.id), ("docopt", GLIBC_ARM.id)]
     assert plan.targets[0].packages[0].system_packages == ("aarch64-dev",)
+
+
+def test_the_index_is_asked_for_the_pinned_versions_only() -> None:
+    def pin(name: str, version: str) -> Pin:
+        return Pin(name=canonicalize_name(name), version=Version(version))
+
+    locked = replace(pin("locked", "1.0"), files=(rf("locked-1.0.tar.gz"),))
+    vcs = replace(pin("vcs", "0"), unsupported="a VCS URL")
+    inputs = planning.PlanInputs(
+        pins={
+            MUSL_ARM: (pin("a", "1.0"), pin("b", "2.0"), locked),
+            GLIBC_X86: (pin("a", "1.1"), vcs),
+        }
+    )
+    index = FakeIndex({"a": ["a-1.0.tar.gz", "a-1.1.tar.gz", "a-1.2.tar.gz"]})
+
+    plan = planning.plan_all(inputs, fetch_projects=index, system_packages=no_system_packages)
+
+    assert index.calls == [["a", "b"]]
+    assert index.versions == [{"a": {"1.0", "1.1"}, "b": {"2.0"}}]
+    musl = {str(p.name): (p.action, p.file) for p in plan.targets[0].packages}
+    assert musl == {
+        "a": ("build", "a-1.0.tar.gz"),
+        "b": ("error", None),
+        "locked": ("build", "locked-1.0.tar.gz"),
+    }
+    x86 = {str(p.name): (p.action, p.file) for p in plan.targets[1].packages}
+    assert x86 == {"a": ("build", "a-1.1.tar.gz"), "vcs": ("error", None)}

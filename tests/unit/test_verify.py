@@ -177,7 +177,7 @@ def test_the_container_is_offline_read_only_for_the_targets_platform(wheelhouse:
         str(wheelhouse.resolve()): {"bind": "/wheelhouse", "mode": "ro"},
     }
     assert call["entrypoint"] == ["python3"]
-    assert call["command"] == ["-c", container_script(), "/wheelhouse", "/tmp/v", "42"]
+    assert call["command"] == ["-c", container_script(), "/wheelhouse", "/tmp/v", "42", ""]
     assert call["labels"]["org.wheelhouse.target"] == TARGET.id
     assert call["name"].startswith("wheelhouse-verify-")
     assert client.containers.container.removed == {"force": True, "v": True}
@@ -681,3 +681,19 @@ def _fake_dist(site: Path, name: str, version: str, files: list[str]) -> None:
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+
+
+def test_skipped_imports_are_passed_to_the_container_and_count_as_ok(wheelhouse: Path) -> None:
+    gpio = {"name": "rpi-gpio", "version": "0.7.1", "installed": True, "imports": {}}
+    client = FakeClient(
+        FakeContainer(stdout=lines(VENV_OK, install_step(), {**gpio, "import_skipped": True}))
+    )
+
+    report = run_verify(wheelhouse, client, skip_imports=["RPi.GPIO"])
+
+    (call,) = client.containers.calls
+    assert call["command"][-1] == "rpi-gpio"
+    (package,) = report.packages
+    assert package.import_skipped
+    assert package.ok
+    assert report.ok

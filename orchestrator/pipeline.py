@@ -1,0 +1,176 @@
+"""``wheelhouse build`` and ``wheelhouse verify``: plan -> build -> collect -> verify.
+
+Wires the real engine, index and downloader into the builder, collector and verifier,
+one target after another. Returns frozen results; the CLI prints and picks exit codes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.buildcache import BuildCache
+from orchestrator.builder import ProgressEvent, build_target
+from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.collect import WheelhouseResult, collect_wheelhouse
+from orchestrator.config import TargetConfig
+from orchestrator.downloads import Downloader
+from orchestrator.engine import DockerEngine
+from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
+from orchestrator.index import IndexConfig
+from orchestrator.model import Plan, TargetBuild, TargetPlan
+from orchestrator.session import Session
+from orchestrator.targets import Target
+from orchestrator.verify import VerifyReport, verify_wheelhouse
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    builder: str | None = None
+    verify: bool = False
+    partial: bool = False
+    keep_context: bool = False
+    timeout: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildRun:
+    plan: Plan
+    builds: tuple[TargetBuild, ...]
+    wheelhouses: dict[str, WheelhouseResult]
+    #: Targets whose wheelhouse was left as it was, and why.
+    unpublished: dict[str, str]
+    verified: tuple[VerifyReport, ...] = ()
+
+    def problem(self) -> WheelhouseError | None:
+        """The first thing that went wrong, as the error whose exit code CI sees."""
+        if self.plan.has_errors:
+            return PlanError("some packages can be neither downloaded nor built (see the plan)")
+        failed = [f"{b.target.id}: {f.name}" for b in self.builds for f in b.failures]
+        if failed:
+            return BuildFailedError(f"{len(failed)} build(s) failed: {', '.join(failed)}")
+        bad = [r.target.id for r in self.verified if not r.ok]
+        if bad:
+            return VerifyFailedError(f"verify failed for {', '.join(bad)}")
+        return None
+
+
+Say = Callable[[str], None]
+OnEvent = Callable[[ProgressEvent], None]
+
+
+def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEvent) -> BuildRun:
+    plan, index = session.plan_with_index()
+    engine = DockerEngine(builder=options.builder or session.config.builder)
+    engine.ping()
+    resolve = _build_requirements_resolver(session, index)
+    builds: list[TargetBuild] = []
+    wheelhouses: dict[str, WheelhouseResult] = {}
+    unpublished: dict[str, str] = {}
+    with (
+        Downloader.for_cache(session.cache_dir) as downloader,
+        tempfile.TemporaryDirectory(prefix="wheelhouse-build-") as work,
+    ):
+        for tp in plan.targets:
+            tcfg = session.target_config(tp.target)
+            say(f"[{tp.target.id}] {_counts(tp)}; building in {tcfg.base_image}")
+            build = build_target(
+                tp,
+                tcfg,
+                engine=engine,
+                downloader=downloader,
+                cache=BuildCache.for_cache(session.cache_dir),
+                resolve=resolve,
+                workdir=Path(work),
+                log_dir=session.cache_dir / "logs",
+                timeout=options.timeout or session.config.build_timeout,
+                keep_context=options.keep_context,
+                progress=on_event,
+            )
+            builds.append(build)
+            _publish(
+                session,
+                tp,
+                build,
+                partial=options.partial,
+                wheelhouses=wheelhouses,
+                unpublished=unpublished,
+                say=say,
+            )
+    verified = _verify_published(session, wheelhouses, engine, say) if options.verify else ()
+    return BuildRun(
+        plan=plan,
+        builds=tuple(builds),
+        wheelhouses=wheelhouses,
+        unpublished=unpublished,
+        verified=verified,
+    )
+
+
+def run_verify(session: Session, say: Say) -> tuple[VerifyReport, ...]:
+    engine = DockerEngine(builder=session.config.builder)
+    engine.ping()
+    return tuple(
+        verify_one(session, session.config.output / tc.target.id, tc, engine, say)
+        for tc in session.targets
+    )
+
+
+def verify_one(
+    session: Session, path: Path, tcfg: TargetConfig, engine: DockerEngine, say: Say
+) -> VerifyReport:
+    skip = [name for name, pkg in session.config.packages.items() if not pkg.verify_import]
+    return verify_wheelhouse(
+        path, tcfg, docker_client=engine.client, progress=say, skip_imports=skip
+    )
+
+
+def _verify_published(
+    session: Session, wheelhouses: dict[str, WheelhouseResult], engine: DockerEngine, say: Say
+) -> tuple[VerifyReport, ...]:
+    return tuple(
+        verify_one(session, result.path, session.target_config(result.target), engine, say)
+        for result in wheelhouses.values()
+    )
+
+
+def _publish(
+    session: Session,
+    tp: TargetPlan,
+    build: TargetBuild,
+    *,
+    partial: bool,
+    wheelhouses: dict[str, WheelhouseResult],
+    unpublished: dict[str, str],
+    say: Say,
+) -> None:
+    """Replace the target's wheelhouse only with a complete one (or with --partial)."""
+    missing = [p.name for p in tp.by_action("error")] + [f.name for f in build.failures]
+    target_id = tp.target.id
+    if missing and not partial:
+        why = f"{len(missing)} package(s) missing: {', '.join(sorted(missing))}"
+        unpublished[target_id] = why
+        say(f"[{target_id}] wheelhouse left as it was ({why}); --partial publishes anyway")
+        return
+    result = collect_wheelhouse(build, session.config.output)
+    wheelhouses[target_id] = result
+    say(f"[{target_id}] wheelhouse: {result.path} ({result.wheels} wheels)")
+
+
+def _build_requirements_resolver(
+    session: Session, index: IndexConfig
+) -> Callable[[Sequence[str], Target], ResolvedWheels]:
+    compiler = UvCompiler(index_url=index.index_url, extra_index_urls=index.extra_index_urls)
+    fetch = session.index_client(index).get_projects_sync
+
+    def resolve(requirements: Sequence[str], target: Target) -> ResolvedWheels:
+        return resolve_wheels(requirements, target, compile_for=compiler, fetch_projects=fetch)
+
+    return resolve
+
+
+def _counts(tp: TargetPlan) -> str:
+    c = tp.counts
+    return f"{c['download']} wheel(s) to download, {c['build']} to build, {c['error']} error(s)"
