@@ -31,5 +31,14 @@ unit: venv
 test: venv setup lint typecheck
 	$(BIN)/pytest tests -q
 
+# The main job on the example that ships: plan, build (arm64 under QEMU), collect, verify.
+example: venv setup
+	$(BIN)/wheelhouse plan --config examples/pi-backend/wheelhouse.local.yaml
+	$(BIN)/wheelhouse build --config examples/pi-backend/wheelhouse.local.yaml --verify
+
+bench: venv
+	$(BIN)/python scripts/bench_plan.py
+	$(BIN)/python scripts/bench_build.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

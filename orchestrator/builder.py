@@ -271,8 +271,7 @@ def _prepare(  # noqa: PLR0917
     try:
         resolved = ctx.resolve(read_build_requires(sdist.path), target)
     except SdistError as exc:
-        outcome.failures.append(_failure(package, exc.message))
-        return None
+        resolved = ResolvedWheels(requested=(), problem=exc.message)
     if resolved.problem is not None:
         outcome.failures.append(_failure(package, resolved.problem))
         _emit(ctx, target, "package-failed", package.name, resolved.problem)

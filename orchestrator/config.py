@@ -7,6 +7,7 @@ an unknown key gets a "did you mean".
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,9 +174,9 @@ def parse_config(data: object, path: Path) -> Config:
     cache_dir = top.get("cache_dir")
     return Config(
         path=path,
-        requirements=base / _string(requirements, path, "requirements") if requirements else None,
-        output=base / _string(top.get("output", "wheelhouse"), path, "output"),
-        cache_dir=base / _string(cache_dir, path, "cache_dir") if cache_dir else None,
+        requirements=_path(base, requirements, path, "requirements") if requirements else None,
+        output=_path(base, top.get("output", "wheelhouse"), path, "output"),
+        cache_dir=_path(base, cache_dir, path, "cache_dir") if cache_dir else None,
         resolve=cast(
             ResolveMode,
             _choice(top.get("resolve", "auto"), path, "resolve", ("auto", "always", "never")),
@@ -301,6 +302,12 @@ def _string(value: object, path: Path, where: str) -> str:
             f"e.g. {where.rsplit('.', 1)[-1]}: ...",
         )
     return value
+
+
+def _path(base: Path, value: object, path: Path, where: str) -> Path:
+    """Relative to the config file's directory; ``~`` expanded; ``..`` folded for messages."""
+    given = Path(_string(value, path, where)).expanduser()
+    return Path(os.path.normpath(base / given))
 
 
 def _strings(value: object, path: Path, where: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
 from orchestrator.builder import ProgressEvent
@@ -25,7 +26,10 @@ _SHOWN = {
     "package-built": "built",
     "package-failed": "FAILED",
     "buildx-done": "buildx finished:",
+    "output": "...",
 }
+#: A long step (apt under QEMU) prints a line of its output at most this often.
+OUTPUT_EVERY_SECONDS = 15.0
 
 
 class Console:
@@ -43,6 +47,7 @@ class Console:
         self._clock = clock
         self._start = clock()
         self._steps_seen: set[str] = set()
+        self._last_output = self._start
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -51,11 +56,19 @@ class Console:
     def build_event(self, event: ProgressEvent) -> None:
         if event.kind not in _SHOWN or (self.quiet and event.kind != "package-failed"):
             return
+        if event.kind == "output":
+            if self._clock() - self._last_output < OUTPUT_EVERY_SECONDS:
+                return
+            self._last_output = self._clock()
+            event = replace(event, message=event.message.strip()[:100])
+        if event.kind == "package-start":
+            event = replace(event, message="")  # the message is the whole RUN line
         if event.kind == "step":
             key = f"{event.target}:{event.message}"
             if key in self._steps_seen:
                 return
             self._steps_seen.add(key)
+            event = replace(event, message=_shorten(event.message))
         parts = [f"[{event.target}]"]
         if event.package:
             parts.append(f"{event.package}:")
@@ -77,3 +90,8 @@ class Console:
 def _clock_text(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
+
+
+def _shorten(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."

