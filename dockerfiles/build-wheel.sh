@@ -7,9 +7,13 @@
 # BuildKit run. The outcome is left in /out/NAME/ instead: `status` (the exit code, 124
 # on timeout), `seconds`, `build.log`, and the wheel(s). Platform wheels are repaired
 # with auditwheel to PLATFORM_TAG; pure-Python (*-none-any) wheels are kept as built.
+# When the build backend asks for requirements DEPS_DIR lacks, the log ends with one
+# `wheelhouse: backend requires: REQ` line for each (backend-requires.py, beside this).
+# Rust crates vendored on the host come as DEPS_DIR/.cargo (config.toml + vendor/).
 # WHEELHOUSE_OUT overrides /out (the unit tests run this script on the host).
 set -u
 name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6
+here=$(dirname "$0")
 out=${WHEELHOUSE_OUT:-/out}/$name
 raw=$(mktemp -d)
 mkdir -p "$out"
@@ -19,6 +23,12 @@ PATH="$venv/bin:$PATH"
 # PIP_COMPILE=0 (inherited by the pip that fills the isolated build env): byte-compiling
 # setuptools there costs tens of seconds under QEMU and is thrown away with the env.
 export PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_COMPILE=0
+# cargo reads the vendored crates through a CARGO_HOME of its own (the mount is read-only).
+if [ -f "$deps/.cargo/config.toml" ]; then
+    CARGO_HOME=$(mktemp -d)
+    cp "$deps/.cargo/config.toml" "$CARGO_HOME/config.toml"
+    export CARGO_HOME CARGO_NET_OFFLINE=true
+fi
 start=$(date +%s)
 
 left() {
@@ -50,8 +60,21 @@ build() {
     fi
 }
 
+# pip names only the first backend requirement it could not find: ask for them all.
+# (pip < 26 says "pip subprocess to install backend dependencies did not run successfully".)
+backend_failed="backend dependencies: finished with status 'error'|install backend dependencies did"
+ask_backend() {
+    echo "wheelhouse: asking the build backend what else it requires"
+    timeout "$(left)" "$venv/bin/python" "$here/backend-requires.py" "$sdist" "$deps" \
+        >"$raw/requires" || return $?
+    sed 's/^/wheelhouse: backend requires: /' "$raw/requires"
+}
+
 status=0
 build >"$log" 2>&1 || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -Eq "$backend_failed" "$log"; then
+    ask_backend >>"$log" 2>&1
+fi
 if [ "$status" -eq 124 ]; then
     echo "wheelhouse: timed out after ${limit}s" >>"$log"
 fi

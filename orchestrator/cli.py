@@ -16,11 +16,18 @@ from typing import Annotated, Protocol, cast
 import typer
 
 from orchestrator import __version__
-from orchestrator.config import load_config
+from orchestrator.config import BUILD_MODES, BuildMode, load_config
 from orchestrator.console import Console
 from orchestrator.doctor import run_doctor
 from orchestrator.engine import DockerEngine
-from orchestrator.errors import EngineError, ExitCode, PlanError, VerifyFailedError, WheelhouseError
+from orchestrator.errors import (
+    BadInputError,
+    EngineError,
+    ExitCode,
+    PlanError,
+    VerifyFailedError,
+    WheelhouseError,
+)
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build, run_verify
 from orchestrator.reports import (
     build_report,
@@ -149,14 +156,30 @@ def build(
     keep_context: Annotated[
         bool, typer.Option("--keep-context", help="Keep the buildx context for debugging.")
     ] = False,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="How every package for a foreign architecture is built: auto (cross-compile "
+            "Debian targets on this machine, check on the target, QEMU when that fails), cross, "
+            "or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. Default: auto.",
+        ),
+    ] = None,
+    emulate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--emulate", help="Build this package under QEMU whatever the mode (repeatable)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     refresh: RefreshOpt = False,
 ) -> None:
     """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
 
     Wheels the index has are downloaded and hash-checked; sdists are built offline in
-    one `docker buildx build` per target (QEMU for foreign architectures), repaired by
-    auditwheel, and kept in a build cache so nothing is built twice. Each target's
+    one `docker buildx build` per target (cross-compiled and checked on the target for
+    foreign Debian targets, QEMU otherwise and as the fallback), repaired by auditwheel,
+    and kept in a build cache so nothing is built twice. Each target's
     wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
     is replaced atomically, and only when complete unless --partial.
     Exit 4 when a build failed, 5 when --verify failed.
@@ -176,6 +199,8 @@ def build(
         partial=partial,
         timeout=timeout,
         keep_context=keep_context,
+        mode=_build_mode(mode),
+        emulate=tuple(emulate or ()),
     )
     result = run_build(session, options, console.say, console.build_event)
     _print_build(result, as_json)
@@ -260,6 +285,18 @@ def doctor(
     failed = [c.name for c in checks if not c.ok]
     if failed:
         raise EngineError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+def _build_mode(value: str | None) -> BuildMode | None:
+    if value is None:
+        return None
+    for mode in BUILD_MODES:
+        if value == mode:
+            return mode
+    raise BadInputError(
+        f"--mode {value!r} is not one of {', '.join(BUILD_MODES)}",
+        hint="e.g. --mode emulate (QEMU for every package) or --emulate PKG for one",
+    )
 
 
 def _print_build(result: BuildRun, as_json: bool) -> None:

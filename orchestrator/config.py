@@ -21,6 +21,10 @@ from orchestrator.targets import Arch, Target
 
 PackageManager = Literal["apt", "apk", "none"]
 ResolveMode = Literal["auto", "always", "never"]
+#: How a foreign-architecture wheel is built: ``auto`` cross-compiles where that is safe
+#: (Debian glibc targets) and falls back to QEMU; ``cross`` and ``emulate`` force one.
+BuildMode = Literal["auto", "cross", "emulate"]
+BUILD_MODES: tuple[BuildMode, ...] = ("auto", "cross", "emulate")
 
 DEFAULT_CONFIG = Path("wheelhouse.yaml")
 
@@ -45,6 +49,9 @@ SCHEMA: dict[str, Any] = {
             "package_manager": "apt | apk | none",
             "system_packages": "list of extra system packages for the toolchain",
             "python": "python command inside the image",
+            "build_mode": "auto | cross | emulate (default auto: cross first, QEMU fallback)",
+            "cross_image": "the base image for the build machine's platform, same Debian "
+            "suite and Python (cross builds; default: base_image)",
         }
     ],
     "packages": {
@@ -55,6 +62,7 @@ SCHEMA: dict[str, Any] = {
             "runtime_apk": "list of Alpine runtime packages",
             "force_build": "true | false",
             "verify_import": "true | false (false: verify installs but does not import it)",
+            "build_mode": "auto | cross | emulate (overrides the target's)",
         }
     },
 }
@@ -68,6 +76,13 @@ class TargetConfig:
     package_manager: PackageManager
     system_packages: tuple[str, ...] = ()
     python: str = "python3"
+    build_mode: BuildMode = "auto"
+    #: The build machine's image for cross stages; ``None``: ``base_image`` (multi-platform).
+    cross_image: str | None = None
+
+    @property
+    def cross_base_image(self) -> str:
+        return self.cross_image or self.base_image
 
     @classmethod
     def default(cls, target: Target) -> TargetConfig:
@@ -89,6 +104,8 @@ class PackageConfig:
     force_build: bool = False
     #: False for modules that refuse to import off their hardware (RPi.GPIO off a Pi).
     verify_import: bool = True
+    #: ``None``: the target's ``build_mode``.
+    build_mode: BuildMode | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +248,12 @@ def _targets(data: object, path: Path) -> tuple[TargetConfig, ...]:
                     entry.get("system_packages", []), path, f"{where}.system_packages"
                 ),
                 python=_string(entry.get("python", "python3"), path, f"{where}.python"),
+                build_mode=_build_mode(entry, path, where, target, manager),
+                cross_image=(
+                    _string(entry["cross_image"], path, f"{where}.cross_image")
+                    if "cross_image" in entry
+                    else None
+                ),
             )
         )
     ids = [tc.target.id for tc in result]
@@ -255,9 +278,36 @@ def _packages(data: object, path: Path) -> dict[NormalizedName, PackageConfig]:
         result[canonicalize_name(str(name))] = PackageConfig(
             force_build=_bool(entry.get("force_build", False), path, f"{where}.force_build"),
             verify_import=_bool(entry.get("verify_import", True), path, f"{where}.verify_import"),
+            build_mode=(
+                cast(
+                    BuildMode,
+                    _choice(entry["build_mode"], path, f"{where}.build_mode", BUILD_MODES),
+                )
+                if "build_mode" in entry
+                else None
+            ),
             **lists,
         )
     return result
+
+
+def _build_mode(
+    entry: Mapping[str, Any], path: Path, where: str, target: Target, manager: object
+) -> BuildMode:
+    mode = cast(
+        BuildMode,
+        _choice(entry.get("build_mode", "auto"), path, f"{where}.build_mode", BUILD_MODES),
+    )
+    if mode == "cross" and (manager != "apt" or target.libc != "manylinux"):
+        raise _field_error(
+            path,
+            f"{where}.build_mode",
+            f"cross needs a Debian (apt) manylinux target; {target.id} is a "
+            f"{target.libc} target with package_manager {manager}",
+            "use build_mode: auto (it builds targets that cannot be cross-compiled under "
+            "QEMU) or emulate",
+        )
+    return mode
 
 
 def _guess_package_manager(image: str) -> PackageManager:

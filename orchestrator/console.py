@@ -27,6 +27,8 @@ _SHOWN = {
     "package-failed": "FAILED",
     "buildx-done": "buildx finished:",
     "output": "...",
+    "check": "check on the target",
+    "fallback": "cross build given up, building under QEMU:",
 }
 #: A long step (apt under QEMU) prints a line of its output at most this often.
 OUTPUT_EVERY_SECONDS = 15.0

@@ -96,6 +96,9 @@ class FileStore:
         """Move a checked temp file into place; a concurrent writer of the same file is fine."""
         final = self.path_for(sha256, filename)
         final.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp makes it 0600; wheelhouses hard-link it, and whoever serves or installs
+        # one (a web server, another user, a non-root container) must be able to read it.
+        temp.chmod(0o644)
         temp.replace(final)
         return final
 

@@ -267,6 +267,10 @@ class DockerEngine:
         args = self.buildx_args(request)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         start = self._clock()
+        # No start_new_session: buildx stays in wheelhouse's process group, so Ctrl-C or a CI
+        # runner's kill of the group stops it too, and BuildKit cancels the build when its
+        # client goes. Killing wheelhouse's process alone leaves buildx running until its next
+        # line of output meets the closed pipe (tests/integration/test_kill.py).
         try:
             process = popen(
                 args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

@@ -37,6 +37,7 @@ import httpx
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from orchestrator.filenames import version_text
 from orchestrator.model import ReleaseFile
 
 #: Bump when the record layout or the meaning of its data changes: older records then miss.
@@ -235,18 +236,6 @@ def _keys(versions: Versions) -> frozenset[str] | None:
     return None if versions is None else frozenset(map(release_key, versions))
 
 
-def _version_text(filename: str) -> str:
-    """The version part of a wheel or sdist name, split as the planner splits it
-    (``planner._version_text``): a file lands in the slice the planner looks in."""
-    if filename.endswith(".whl"):
-        parts = filename.split("-", 2)
-        return parts[1] if len(parts) > 2 else ""
-    for suffix in (".tar.gz", ".zip"):
-        if filename.endswith(suffix):
-            return filename[: -len(suffix)].rpartition("-")[2]
-    return ""
-
-
 @functools.lru_cache(maxsize=1 << 14)  # pages of related projects share their versions
 def _text_key(text: str) -> str:
     try:
@@ -263,7 +252,7 @@ class _Releases:
         known: dict[str, str] = {}  # version text -> key: each spelling is parsed once
         keys = []
         for file in self.files:
-            text = _version_text(file.filename)
+            text = version_text(file.filename)
             key = known.get(text)
             if key is None:
                 key = known[text] = _text_key(text)

@@ -79,6 +79,8 @@ def _frozen(mapping: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class Knowledge:
+    """The knowledge file, read-only: per-package needs and who ships what."""
+
     packages: Mapping[NormalizedName, PackageKnowledge] = field(default_factory=_frozen)
     #: The base toolchain per package manager (``apt``, ``apk``, ``none``).
     toolchain: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen)

@@ -139,6 +139,7 @@ class Plan:
 
 
 Origin = Literal["pypi", "built"]
+BuildModeName = Literal["native", "cross", "emulate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +157,13 @@ class Artifact:
     build_seconds: float | None = None
     #: True when the built wheel came from wheelhouse's build cache (no build ran).
     cached: bool = False
+    #: How a built wheel was built: on its own architecture (``native``), cross-compiled on
+    #: the build machine and checked on the target (``cross``), or under QEMU (``emulate``).
+    build_mode: BuildModeName | None = None
+    #: Why a cross build was given up for a QEMU build of this wheel (``None``: it was not).
+    fallback_reason: str | None = None
+    #: Seconds the target check of a cross-built wheel took (QEMU included).
+    check_seconds: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +173,9 @@ class BuildFailure:
     reason: str
     log_tail: str = ""
     log_path: Path | None = None
+    #: What the log suggests is missing: a sentence, then the wheelhouse.yaml lines that
+    #: would add it (``buildhints``); ``None`` when the log shows nothing known.
+    hint: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,8 @@ from orchestrator.buildcache import BuildCache
 from orchestrator.builder import ProgressEvent, build_target
 from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.collect import WheelhouseResult, collect_wheelhouse
-from orchestrator.config import TargetConfig
+from orchestrator.config import BuildMode, TargetConfig
+from orchestrator.crossbuild import BuildModes
 from orchestrator.downloads import Downloader
 from orchestrator.engine import DockerEngine
 from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
@@ -33,6 +34,10 @@ class BuildOptions:
     partial: bool = False
     keep_context: bool = False
     timeout: int | None = None
+    #: ``--mode``: the build mode of every package (over wheelhouse.yaml's), and
+    #: ``--emulate``: packages built under QEMU whatever else says.
+    mode: BuildMode | None = None
+    emulate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +74,8 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
     builds: list[TargetBuild] = []
     wheelhouses: dict[str, WheelhouseResult] = {}
     unpublished: dict[str, str] = {}
+    modes = BuildModes.from_config(session.config, override=options.mode, emulate=options.emulate)
+    no_import = frozenset(n for n, p in session.config.packages.items() if not p.verify_import)
     with (
         Downloader.for_cache(session.cache_dir) as downloader,
         tempfile.TemporaryDirectory(prefix="wheelhouse-build-") as work,
@@ -88,6 +95,9 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
                 timeout=options.timeout or session.config.build_timeout,
                 keep_context=options.keep_context,
                 progress=on_event,
+                knowledge=session.knowledge,
+                modes=modes,
+                no_import=no_import,
             )
             builds.append(build)
             _publish(
@@ -166,7 +176,14 @@ def _build_requirements_resolver(
     fetch = session.index_client(index).get_projects_sync
 
     def resolve(requirements: Sequence[str], target: Target) -> ResolvedWheels:
-        return resolve_wheels(requirements, target, compile_for=compiler, fetch_projects=fetch)
+        return resolve_wheels(
+            requirements,
+            target,
+            compile_for=compiler,
+            fetch_projects=fetch,
+            force_build=session.force_build,
+            system_packages=session.system_packages,
+        )
 
     return resolve
 

@@ -21,6 +21,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from orchestrator.filenames import version_text
 from orchestrator.model import PackagePlan, Pin, ProjectPage, ReleaseFile, TargetPlan
 from orchestrator.targets import Target
 
@@ -152,7 +153,7 @@ def _files_of(files: Iterable[ReleaseFile], versions: frozenset[Version]) -> Ite
     """The files whose name spells one of ``versions``; each distinct spelling is parsed once."""
     wanted: dict[str, bool] = {}
     for file in files:
-        text = _version_text(file.filename)
+        text = version_text(file.filename)
         if text not in wanted:
             wanted[text] = _parse_version(text) in versions
         if wanted[text]:
@@ -164,17 +165,6 @@ def _release_files(page: ProjectPage | None, version: Version) -> list[ReleaseFi
         return []
     matches = _files_of(page.files, frozenset({version}))
     return [f for f in matches if _file_version(f) == version]  # a full check of the few
-
-
-def _version_text(filename: str) -> str:
-    """The version part of a wheel or sdist name, split as ``packaging.utils`` splits it."""
-    if filename.endswith(".whl"):
-        parts = filename.split("-", 2)
-        return parts[1] if len(parts) > 2 else ""
-    for suffix in (".tar.gz", ".zip"):
-        if filename.endswith(suffix):
-            return filename[: -len(suffix)].rpartition("-")[2]
-    return ""
 
 
 def _parse_version(text: str) -> Version | None:

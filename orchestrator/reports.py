@@ -8,13 +8,19 @@ meaning bumps ``format``).
     {"format": 1, "ok": bool,
      "targets": [{"id": str, "wheels": int, "downloaded": int, "cached": int,
                   "built": [{"name", "version", "file", "seconds", "sdist_sha256",
-                             "base_image_digest"}],
+                             "base_image_digest", "build_mode", "fallback_reason",
+                             "check_seconds"}],
                   "failures": [{"name", "version", "reason", "log": <path> | null,
-                                "log_tail": str}],
+                                "log_tail": str, "hint": str | null}],
                   "seconds": float, "wheelhouse": <path> | null}]}
 
 ``wheels`` counts every wheel of the target: ``downloaded`` (from the index) + ``built``
-(a build ran) + ``cached`` (built earlier, taken from wheelhouse's build cache).
+(a build ran) + ``cached`` (built earlier, taken from wheelhouse's build cache). A built
+wheel's ``build_mode`` is ``native``, ``cross`` (cross-compiled, then checked on the target
+in ``check_seconds``) or ``emulate`` (QEMU); ``fallback_reason`` says why a cross build was
+given up for a QEMU build (``null`` when it was not). A failure's
+``hint`` is what its log suggests is missing: one line, then the wheelhouse.yaml lines that
+would add it (or ``#`` comments when no ``packages:`` entry can).
 
 ``wheelhouse verify --json``::
 
@@ -89,6 +95,9 @@ def _built(artifact: Artifact) -> dict[str, Any]:
         "seconds": artifact.build_seconds,
         "sdist_sha256": artifact.sdist_sha256,
         "base_image_digest": artifact.base_image_digest,
+        "build_mode": artifact.build_mode,
+        "fallback_reason": artifact.fallback_reason,
+        "check_seconds": artifact.check_seconds,
     }
 
 
@@ -99,6 +108,7 @@ def _failure(failure: BuildFailure) -> dict[str, Any]:
         "reason": failure.reason,
         "log": str(failure.log_path) if failure.log_path else None,
         "log_tail": failure.log_tail,
+        "hint": failure.hint,
     }
 
 
@@ -131,13 +141,33 @@ def _build_details(target: Mapping[str, Any]) -> list[str]:
     lines = ["", f"### `{target['id']}`", ""]
     for b in target["built"]:
         took = f" in {b['seconds']:.1f} s" if b["seconds"] is not None else ""
-        lines.append(f"- built **{_md(b['name'])}** {_md(b['version'])}{took}: `{b['file']}`")
+        how = _MODE_WORDS.get(b.get("build_mode") or "", "")
+        lines.append(f"- built **{_md(b['name'])}** {_md(b['version'])}{how}{took}: `{b['file']}`")
+        if b.get("fallback_reason"):
+            why = _md(b["fallback_reason"])
+            lines.append(f"  - under QEMU because the cross build failed: {why}")
     for f in target["failures"]:
         lines.append(f"- :x: **{_md(f['name'])}** {_md(f['version'])} failed: {_md(f['reason'])}")
+        if f["hint"]:
+            lines += _hint_lines(f["hint"])
         if f["log"]:
             lines.append(f"  (full log: `{f['log']}`)")
         if f["log_tail"]:
             lines += _log_block(f["log_tail"])
+    return lines
+
+
+#: How the Markdown summary says a wheel was built.
+_MODE_WORDS = {"cross": " (cross-compiled)", "emulate": " (QEMU)", "native": ""}
+
+
+def _hint_lines(hint: str) -> list[str]:
+    """The hint's sentence, then its wheelhouse.yaml lines as a block to copy."""
+    sentence, _, snippet = hint.partition("\n")
+    lines = [f"  - likely fix: {_md(sentence)}"]
+    if snippet.strip():
+        block = [f"    {line}" for line in snippet.splitlines()]
+        lines += ["", "    ```yaml", *block, "    ```", ""]
     return lines
 
 

@@ -7,41 +7,17 @@ Python version, and its pinned output is read back by our requirements parser.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from orchestrator.errors import ResolveError
 from orchestrator.targets import Target
-
-# glibc minors that uv accepts as `<arch>-manylinux_2_<minor>` (see `uv pip compile --help`).
-_UV_MANYLINUX_MINORS = (17, *range(28, 41))
+from orchestrator.uv import known_platforms_of, python_platform, uv_command
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
-
-
-def uv_python_platform(target: Target) -> str:
-    """The ``--python-platform`` value uv knows for ``target``."""
-    arch = target.arch.value
-    if target.libc == "musllinux":
-        return f"{arch}-unknown-linux-musl"
-    minor = target.libc_version[1]
-    known = [m for m in _UV_MANYLINUX_MINORS if m <= minor]
-    if arch in ("x86_64", "aarch64") and known:
-        return f"{arch}-manylinux_2_{max(known)}"
-    return f"{arch}-unknown-linux-gnu" if arch != "armv7l" else "linux"
-
-
-def uv_command() -> list[str]:
-    """uv ships as a wheel dependency: prefer the binary beside this interpreter."""
-    beside = Path(sys.executable).with_name("uv")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +28,11 @@ class UvResolver:
     extra_index_urls: tuple[str, ...] = ()
     run: Runner | None = None
 
+    @cached_property
+    def known_platforms(self) -> frozenset[str]:
+        run = self.run or _run
+        return known_platforms_of(uv_command(), lambda args: _code_and_out(run(args)))
+
     def compile(self, requirements: Path, target: Target) -> str:
         cmd = [
             *uv_command(),
@@ -59,7 +40,7 @@ class UvResolver:
             "compile",
             str(requirements),
             "--python-platform",
-            uv_python_platform(target),
+            python_platform(target, self.known_platforms),
             "--python-version",
             target.python_version,
             "--no-header",
@@ -80,6 +61,10 @@ class UvResolver:
                 hint="loosen or fix the conflicting requirements, or pin them for this target",
             )
         return result.stdout
+
+
+def _code_and_out(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    return result.returncode, result.stdout
 
 
 def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -17,6 +18,7 @@ from orchestrator import planning
 from orchestrator.config import Config, TargetConfig, load_config
 from orchestrator.httpcache import HttpCache
 from orchestrator.index import IndexClient, IndexConfig
+from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Plan
 from orchestrator.paths import default_cache_dir
 from orchestrator.render import plan_table
@@ -55,6 +57,11 @@ class Session:
             extra_force_build=frozenset(canonicalize_name(n) for n in force_build),
         )
 
+    @cached_property
+    def knowledge(self) -> Knowledge:
+        """The packaged knowledge file with wheelhouse.yaml's ``packages:`` on top."""
+        return load_knowledge().with_overrides(self.config.packages)
+
     @property
     def force_build(self) -> frozenset[str]:
         return frozenset(self.config.force_build | self.extra_force_build)
@@ -83,7 +90,7 @@ class Session:
         plan = planning.plan_all(
             inputs,
             fetch_projects=self.index_client(index).get_projects_sync,
-            system_packages=self._system_packages,
+            system_packages=self.system_packages,
         )
         return plan, index
 
@@ -106,9 +113,8 @@ class Session:
             environ=os.environ,
         )
 
-    def _system_packages(self, name: NormalizedName, target: Target) -> tuple[str, ...]:
-        pkg = self.config.packages.get(name)
-        if pkg is None:
-            return ()
+    def system_packages(self, name: NormalizedName, target: Target) -> tuple[str, ...]:
+        """What ``name``'s build installs on ``target`` besides the toolchain (Rust's
+        included): the knowledge file, overridden by wheelhouse.yaml ``packages:``."""
         manager = self.target_config(target).package_manager
-        return {"apt": pkg.apt, "apk": pkg.apk, "none": ()}[manager]
+        return self.knowledge.build_packages(name, manager)

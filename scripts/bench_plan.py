@@ -33,9 +33,9 @@ from pathlib import Path
 from orchestrator import planner
 from orchestrator.model import Plan
 from orchestrator.requirements import parse_requirements
-from orchestrator.resolve import uv_command, uv_python_platform
 from orchestrator.session import Session
 from orchestrator.targets import Target
+from orchestrator.uv import known_platforms_of, python_platform, uv_command
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "tests/data/bench/requirements-large.txt"
@@ -240,7 +240,7 @@ def _uv_compile(requirements: Path, target: Target, cache: Path | None) -> float
         "compile",
         str(requirements),
         "--python-platform",
-        uv_python_platform(target),
+        python_platform(target, known_platforms_of(uv_command())),
         "--python-version",
         target.python_version,
         "--no-python-downloads",

@@ -100,6 +100,12 @@ ensure_binfmt() {
         log "QEMU binfmt for $arch is registered with the F flag: $(flags_of "$arch")"
         return 0
     fi
+    # An engine we did not start may run elsewhere (Docker Desktop's VM, a remote DOCKER_HOST), where this
+    # machine's binfmt_misc says nothing: then the builder's own platform list is the evidence.
+    if ((PREEXISTING)) && builder_platforms | grep -q "linux/$arch"; then
+        log "QEMU binfmt not registered here, but the engine's builder lists linux/$arch: keeping it"
+        return 0
+    fi
     if ((PREEXISTING)); then
         die "QEMU binfmt for $arch is missing and this engine was not set up by us, so nothing is changed." \
             "Fix: apt-get install qemu-user-static binfmt-support (Debian/Ubuntu)," \
@@ -116,7 +122,12 @@ ensure_binfmt() {
     log "QEMU binfmt for $arch registered: $(flags_of "$arch")"
 }
 
-flags_of() { grep '^flags:' "/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$1")"; }
+flags_of() { grep '^flags:' "/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$1")" 2>/dev/null || echo "flags: ?"; }
+
+# field NAME TEXT: the value of a "Name: value" line of `docker buildx inspect`.
+field() { sed -n "s/^$1: *//p" <<<"$2" | head -n 1; }
+
+builder_platforms() { field Platforms "$(docker buildx inspect --bootstrap 2>/dev/null || true)"; }
 
 # --- dockerd ----------------------------------------------------------------------------------------------
 
@@ -204,9 +215,6 @@ ensure_buildx() {
     done < <(docker_clients)
     log "buildx: $(docker buildx version)"
 }
-
-# field NAME TEXT: the value of a "Name: value" line of `docker buildx inspect`.
-field() { sed -n "s/^$1: *//p" <<<"$2" | head -n 1; }
 
 summary() {
     local builder

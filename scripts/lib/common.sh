@@ -140,7 +140,13 @@ uname_arch() {
     esac
 }
 
-host_arch() { dpkg --print-architecture; }
+host_arch() {
+    if command -v dpkg >/dev/null; then
+        dpkg --print-architecture
+    else
+        case $(uname -m) in x86_64) echo amd64 ;; aarch64 | arm64) echo arm64 ;; *) uname -m ;; esac
+    fi
+}
 
 # A foreign architecture runs only if the kernel hands its binaries to a QEMU registered with the F
 # (fix-binary) flag: the interpreter is then opened at registration time and works inside containers too.

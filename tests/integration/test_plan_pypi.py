@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator import cli
-from orchestrator.resolve import uv_command
+from orchestrator.uv import uv_command
 
 pytestmark = pytest.mark.network
 

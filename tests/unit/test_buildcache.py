@@ -39,6 +39,8 @@ CHANGES: dict[str, Any] = {
     "build_requirement_sha256s": ("c" * 64, "1" * 64),
     "tool_requirements": ("pip>23.0.1", "auditwheel>=6.1"),
     "templates_sha256": "2" * 64,
+    "build_mode": "cross",
+    "cross_image_digest": "sha256:" + "3" * 64,
 }
 
 
@@ -56,7 +58,7 @@ def test_the_key_is_stable_and_ignores_the_order_of_requirement_wheels() -> None
     again = dataclasses.replace(INPUTS, build_requirement_sha256s=("d" * 64, "c" * 64))
     assert again.key == INPUTS.key
     assert len(INPUTS.key) == 64
-    assert json.loads(INPUTS.canonical_json())["key_version"] == 1
+    assert json.loads(INPUTS.canonical_json())["key_version"] == 2
 
 
 def wheel(tmp_path: Path, name: str = "crcmod-1.7-cp311-cp311-manylinux_2_36_aarch64.whl") -> Path:
@@ -102,3 +104,20 @@ def test_storing_again_replaces_the_entry(tmp_path: Path) -> None:
         other.name,
         META_FILE,
     ]
+
+
+def test_what_a_backend_asked_for_is_remembered_per_sdist_and_target(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "built")
+    target = "cp311-manylinux_2_36_aarch64"
+    assert cache.learned_requires("a" * 64, target) == ()
+    cache.learn_requires("a" * 64, target, ["cmake>=3.15", "ninja"])
+    assert cache.learned_requires("a" * 64, target) == ("cmake>=3.15", "ninja")
+    assert cache.learned_requires("a" * 64, "cp311-manylinux_2_36_x86_64") == ()
+    assert cache.lookup("backend-requires") is None  # never mistaken for a built entry
+
+
+def test_an_unreadable_memory_of_backend_requirements_is_none(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path)
+    (tmp_path / "backend-requires").mkdir()
+    (tmp_path / "backend-requires" / f"{'a' * 64}-t.json").write_text("{not json")
+    assert cache.learned_requires("a" * 64, "t") == ()

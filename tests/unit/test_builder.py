@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,12 +16,14 @@ from orchestrator.builder import (
     LOG_TAIL_LINES,
     BuildContext,
     ProgressEvent,
+    VendorCrates,
     build_all,
     build_target,
     read_package_result,
 )
 from orchestrator.buildreqs import TOOL_REQUIREMENTS, ResolvedWheels
 from orchestrator.config import TargetConfig
+from orchestrator.crates import CrateError
 from orchestrator.downloads import FileRequest, StoredFile
 from orchestrator.engine import BuildxRequest, BuildxResult, LineCallback
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan
@@ -34,6 +36,8 @@ TCFG = TargetConfig(
     runtime_image="base:arm64",
     package_manager="apt",
     system_packages=("python3-dev",),
+    # These tests are about the emulated (QEMU) path; cross builds: test_builder_cross.py.
+    build_mode="emulate",
 )
 DIGEST = "sha256:" + "d" * 64
 SdistFactory = Callable[..., Path]
@@ -92,9 +96,11 @@ BUILD_WHEELS = (
 @dataclass
 class FakeResolve:
     """Build requirements resolve to setuptools + wheel, tools to TOOL_WHEELS;
-    requirements listed in ``problems`` cannot be had."""
+    requirements listed in ``problems`` cannot be had, those in ``builds`` have no wheel
+    for the target (their sdists must be built first)."""
 
     problems: dict[str, str] = field(default_factory=dict)
+    builds: dict[str, PackagePlan] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
     def __call__(self, requirements: Sequence[str], target: Target) -> ResolvedWheels:
@@ -103,7 +109,8 @@ class FakeResolve:
             if req in self.problems:
                 return ResolvedWheels(requested=tuple(requirements), problem=self.problems[req])
         wheels = TOOL_WHEELS if tuple(requirements) == TOOL_REQUIREMENTS else BUILD_WHEELS
-        return ResolvedWheels(requested=tuple(requirements), wheels=wheels)
+        builds = tuple(self.builds[r] for r in requirements if r in self.builds)
+        return ResolvedWheels(requested=tuple(requirements), wheels=wheels, builds=builds)
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,14 @@ class World:
     cache: BuildCache
     events: list[ProgressEvent]
 
-    def build(self, plan: TargetPlan, engine: FakeEngine, *, force: bool = False) -> TargetBuild:
+    def build(
+        self,
+        plan: TargetPlan,
+        engine: FakeEngine,
+        *,
+        force: bool = False,
+        crates: VendorCrates | None = None,
+    ) -> TargetBuild:
         return build_target(
             plan,
             TCFG,
@@ -190,6 +204,7 @@ class World:
             force=force,
             progress=self.events.append,
             now=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            crates=crates,
         )
 
     def kinds(self) -> list[str]:
@@ -266,6 +281,7 @@ def test_the_buildx_request_and_context(world: World) -> None:
     assert request.no_cache_filter == ("pkg-crcmod", "pkg-docopt")
     assert sorted(context) == [
         "Dockerfile",
+        "backend-requires.py",
         "build-wheel.sh",
         "deps/crcmod/setuptools-75.0.0-py3-none-any.whl",
         "deps/crcmod/wheel-0.45.1-py3-none-any.whl",
@@ -459,3 +475,212 @@ def test_build_all_pairs_plans_with_configs(world: World) -> None:
     assert built.target == TARGET
     with pytest.raises(ValueError, match="no target config for cp311-manylinux_2_36_aarch64"):
         build_all([plan], [], ctx)
+
+
+# --- build requirements built first, the backend's requirements, hints, Rust ---------------------
+
+APP = plan_file("app", "1.0", "app-1.0.tar.gz", "build")
+APP_WHEEL = "app-1.0-cp311-cp311-manylinux_2_36_aarch64.whl"
+CFFI = replace(
+    plan_file("cffi", "1.17.1", "cffi-1.17.1.tar.gz", "build"), system_packages=("libffi-dev",)
+)
+CFFI_WHEEL = "cffi-1.17.1-cp311-cp311-manylinux_2_36_aarch64.whl"
+
+
+@dataclass
+class ScriptedEngine(FakeEngine):
+    """Each buildx run exports the next entry of ``runs``."""
+
+    runs: list[dict[str, Outcome]] = field(default_factory=list)
+
+    def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
+        self.outcomes = self.runs[len(self.requests)]
+        return super().buildx_build(request, on_line)
+
+
+def with_sdist(world: World, make_sdist: SdistFactory, name: str, requires: Sequence[str]) -> None:
+    toml = "[build-system]\nrequires = [" + ", ".join(f'"{r}"' for r in requires) + "]\n"
+    sdist = make_sdist(name, "1.0" if name == "app" else "1.17.1", pyproject=toml)
+    world.downloader.files[sdist.name] = sdist.read_bytes()
+
+
+def test_a_build_requirement_without_a_wheel_is_built_first(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    with_sdist(world, make_sdist, "app", ["setuptools", "cffi>=1.0"])
+    with_sdist(world, make_sdist, "cffi", ["setuptools"])
+    world.resolve.builds["cffi>=1.0"] = CFFI
+    engine = ScriptedEngine(
+        runs=[{"cffi": Outcome(wheels=(CFFI_WHEEL,))}, {"app": Outcome(wheels=(APP_WHEEL,))}]
+    )
+
+    built = world.build(TargetPlan(target=TARGET, packages=(APP,)), engine)
+
+    assert built.failures == ()
+    assert [r.no_cache_filter for r in engine.requests] == [("pkg-cffi",), ("pkg-app",)]
+    assert f"deps/app/{CFFI_WHEEL}" in engine.contexts[1]
+    assert "deps/app/setuptools-75.0.0-py3-none-any.whl" in engine.contexts[1]
+    # one toolchain for both levels, with what the requirement's build needs
+    stage = [c["Dockerfile"].split(" AS toolchain")[1] for c in engine.contexts]
+    toolchains = [text.split(" AS tools")[0] for text in stage]
+    assert toolchains[0] == toolchains[1]
+    assert "gcc libc6-dev libffi-dev python3-dev" in toolchains[0]
+    # the requirement's wheel feeds the build; only the plan's package is an artifact
+    assert [(a.name, a.path.name) for a in built.artifacts] == [("app", APP_WHEEL)]
+    again = ScriptedEngine()
+    rebuilt = world.build(TargetPlan(target=TARGET, packages=(APP,)), again)
+    assert [(a.name, a.cached) for a in rebuilt.artifacts] == [("app", True)]
+    assert again.requests == []
+
+
+def test_a_build_requirement_cycle_is_reported_by_name(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    with_sdist(world, make_sdist, "app", ["cffi>=1.0"])
+    with_sdist(world, make_sdist, "cffi", ["app>=1"])
+    world.resolve.builds.update({"cffi>=1.0": CFFI, "app>=1": APP})
+    engine = ScriptedEngine()
+
+    built = world.build(TargetPlan(target=TARGET, packages=(APP,)), engine)
+
+    assert engine.requests == []
+    assert [(f.name, f.reason) for f in built.failures] == [
+        ("app", "build requirement cycle: app -> cffi -> app")
+    ]
+
+
+def test_a_failed_build_requirement_fails_its_dependents_with_its_log(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    with_sdist(world, make_sdist, "app", ["cffi>=1.0"])
+    with_sdist(world, make_sdist, "cffi", ["setuptools"])
+    world.resolve.builds["cffi>=1.0"] = CFFI
+    log = "c/_cffi_backend.c:15:10: fatal error: ffi.h: No such file or directory\n"
+    engine = ScriptedEngine(runs=[{"cffi": Outcome(status=1, log=log)}])
+
+    built = world.build(TargetPlan(target=TARGET, packages=(APP,)), engine)
+
+    assert len(engine.requests) == 1
+    (failure,) = built.failures
+    assert failure.name == "app"
+    assert failure.reason == (
+        "build requirement cffi==1.17.1 could not be built: the build failed (exit status 1)"
+    )
+    assert failure.log_path == world.tmp / "logs" / TARGET.id / "cffi-1.17.1.log"
+    assert failure.hint is not None
+    assert failure.hint.startswith("cffi: the C header ffi.h is missing")
+
+
+def test_what_the_backend_asks_for_is_resolved_and_the_package_built_again(
+    world: World,
+) -> None:
+    log = (
+        "  Installing backend dependencies: finished with status 'error'\n"
+        "ERROR: Could not find a version that satisfies the requirement cmake>=3.15\n"
+        "wheelhouse: asking the build backend what else it requires\n"
+        "wheelhouse: backend requires: cmake>=3.15\n"
+        "wheelhouse: backend requires: ninja\n"
+        "wheelhouse: exit status 1\n"
+    )
+    engine = ScriptedEngine(
+        runs=[{"docopt": Outcome(status=1, log=log)}, {"docopt": Outcome(wheels=(DOCOPT_WHEEL,))}]
+    )
+    plan = TargetPlan(target=TARGET, packages=(DOCOPT,))
+
+    built = world.build(plan, engine)
+
+    assert built.failures == ()
+    assert [a.name for a in built.artifacts] == ["docopt"]
+    assert len(engine.requests) == 2
+    assert ("setuptools", "wheel", "cmake>=3.15", "ninja") in world.resolve.calls
+    messages = [e.message for e in world.events if e.kind == "resolve"]
+    again = "the build backend also asks for cmake>=3.15, ninja: building again with them"
+    assert again in messages
+    # the next run asks for them from the start
+    world.resolve.calls.clear()
+    world.build(plan, ScriptedEngine())
+    assert world.resolve.calls == [("setuptools", "wheel", "cmake>=3.15", "ninja")]
+
+
+def test_the_backend_asking_again_for_what_it_got_is_a_failure(world: World) -> None:
+    log = "wheelhouse: backend requires: setuptools\nwheelhouse: exit status 1\n"
+    engine = ScriptedEngine(runs=[{"docopt": Outcome(status=1, log=log)}])
+    built = world.build(TargetPlan(target=TARGET, packages=(DOCOPT,)), engine)
+    assert len(engine.requests) == 1
+    assert [f.reason for f in built.failures] == ["the build failed (exit status 1)"]
+
+
+def test_a_failed_build_says_what_its_log_suggests_is_missing(world: World) -> None:
+    log = "src/module.c:1:10: fatal error: sqlite3.h: No such file or directory\n"
+    outcomes = {**GOOD, "crcmod": Outcome(status=1, log=log)}
+    built = world.build(PLAN, FakeEngine(outcomes=outcomes))
+    (failure,) = built.failures
+    assert failure.hint == (
+        "crcmod: the C header sqlite3.h is missing; libsqlite3-dev (apt) provides it\n"
+        "packages:\n  crcmod:\n    apt: [libsqlite3-dev]"
+    )
+
+
+def test_a_failed_buildx_run_gets_no_hint_from_other_packages_output(world: World) -> None:
+    tail = ("#9 [pkg-x 1/1] fatal error: zlib.h: No such file or directory", "#9 ERROR")
+    built = world.build(PLAN, FakeEngine(returncode=1, tail=tail))
+    assert {f.hint for f in built.failures} == {None}
+
+
+@dataclass
+class FakeCrates:
+    problem: str | None = None
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(
+        self, sdist: Path, dest: Path, *, name: str, version: str, target: str
+    ) -> Path | None:
+        self.calls.append((sdist.name, name, target))
+        if self.problem is not None:
+            raise CrateError(self.problem)
+        (dest / ".cargo" / "vendor" / "libc").mkdir(parents=True)
+        (dest / ".cargo" / "config.toml").write_text("[net]\noffline = true\n")
+        return dest / ".cargo"
+
+
+def rust_plan(world: World, make_sdist: SdistFactory) -> TargetPlan:
+    sdist = make_sdist(
+        "rusty",
+        "0.1",
+        pyproject='[build-system]\nrequires = ["maturin>=1,<2"]\nbuild-backend = "maturin"\n',
+        extra={"rusty-0.1/Cargo.toml": "[package]\n", "rusty-0.1/Cargo.lock": "version = 3\n"},
+    )
+    world.downloader.files[sdist.name] = sdist.read_bytes()
+    return TargetPlan(target=TARGET, packages=(plan_file("rusty", "0.1", sdist.name, "build"),))
+
+
+def test_a_rust_sdist_gets_cargo_and_its_vendored_crates(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    crates = FakeCrates()
+    wheel = "rusty-0.1-cp311-cp311-manylinux_2_36_aarch64.whl"
+    engine = FakeEngine(outcomes={"rusty": Outcome(wheels=(wheel,))})
+
+    built = world.build(rust_plan(world, make_sdist), engine, crates=crates)
+
+    assert built.failures == ()
+    assert crates.calls == [("rusty-0.1.tar.gz", "rusty", TARGET.id)]
+    context = engine.contexts[0]
+    assert context["deps/rusty/.cargo/config.toml"] == "[net]\noffline = true\n"
+    apt = "apt-get install -y --no-install-recommends gcc libc6-dev cargo python3-dev rustc"
+    assert apt in context["Dockerfile"]
+
+
+def test_crates_that_cannot_be_fetched_fail_the_package_with_the_reason(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    crates = FakeCrates(problem="rusty==0.1 compiles Rust, and its crates cannot be fetched")
+    engine = FakeEngine(outcomes=GOOD)
+
+    built = world.build(rust_plan(world, make_sdist), engine, crates=crates)
+
+    assert engine.requests == []
+    assert [(f.name, f.reason) for f in built.failures] == [
+        ("rusty", "rusty==0.1 compiles Rust, and its crates cannot be fetched")
+    ]
+    assert ("package-failed", "rusty") in [(e.kind, e.package) for e in world.events]

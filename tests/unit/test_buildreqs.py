@@ -18,7 +18,6 @@ from orchestrator.buildreqs import (
     parse_pins,
     read_build_requires,
     resolve_wheels,
-    uv_python_platform,
 )
 from orchestrator.errors import ResolveError
 from orchestrator.model import Pin, ProjectPage, ReleaseFile
@@ -88,46 +87,20 @@ def test_a_broken_archive_is_an_sdist_error(tmp_path: Path) -> None:
         read_build_requires(bad)
 
 
-# --- uv's platform and arguments ---------------------------------------------------------
-
-KNOWN = UvCompiler(run=lambda args, stdin: (0, UV_HELP, "")).known_platforms
+# --- uv's arguments ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        ("cp311-manylinux_2_36_aarch64", "aarch64-manylinux_2_36"),
-        ("cp312-manylinux_2_17_x86_64", "x86_64-manylinux_2_17"),
-        ("cp312-manylinux_2_31_x86_64", "x86_64-unknown-linux-gnu"),
-        ("cp312-musllinux_1_2_aarch64", "aarch64-unknown-linux-musl"),
-        ("cp312-musllinux_1_1_x86_64", "x86_64-unknown-linux-musl"),
-    ],
-)
-def test_uv_python_platform(target: str, expected: str) -> None:
-    assert uv_python_platform(Target.parse(target), KNOWN) == expected
+def test_the_compiler_asks_its_uv_which_platforms_it_knows() -> None:
+    calls: list[list[str]] = []
 
+    def run(args: Sequence[str], stdin: str) -> tuple[int, str, str]:
+        calls.append(list(args))
+        return 0, UV_HELP, ""
 
-def test_a_platform_uv_does_not_know_is_a_resolve_error() -> None:
-    with pytest.raises(ResolveError, match="no --python-platform armv7l-unknown-linux-gnu"):
-        uv_python_platform(Target.parse("cp312-manylinux_2_36_armv7l"), KNOWN)
-
-
-def test_known_platforms_whatever_the_wrapping() -> None:
-    narrow = UV_HELP.replace(
-        "[possible values: windows, linux,", "[possible\n  values: windows,\n linux,"
-    )
-    tail = "      --index-strategy <S>\n          How [possible values: first-index, unsafe]\n"
-    known = UvCompiler(run=lambda args, stdin: (0, narrow + tail, "")).known_platforms
-    assert known == KNOWN
-    assert "first-index" not in known
+    known = UvCompiler(uv=("uv",), run=run).known_platforms
+    assert calls == [["uv", "pip", "compile", "--help"]]
     assert "aarch64-manylinux_2_36" in known
-
-
-def test_known_platforms_fall_back_when_help_cannot_be_read() -> None:
-    known = UvCompiler(run=lambda args, stdin: (2, "", "boom")).known_platforms
-    assert "aarch64-manylinux_2_40" in known
-    assert "aarch64-manylinux_2_29" not in known
-    assert "x86_64-unknown-linux-musl" in known
+    assert "aarch64-manylinux_2_40" not in known  # this uv's help does not list it
 
 
 class FakeUv:
@@ -158,6 +131,23 @@ def test_the_compiler_resolves_for_the_target_binary_only() -> None:
         ("setuptools", Version("75.0.0")),
         ("wheel", Version("0.45.1")),
     ]
+
+
+def test_when_wheels_alone_do_not_resolve_sdists_are_allowed() -> None:
+    uv = FakeUv()
+    answers = iter([(1, "", "no wheels with a matching platform tag"), (0, "cython==3.0.0\n", "")])
+
+    def run(args: Sequence[str], stdin: str) -> tuple[int, str, str]:
+        if "--help" in args:
+            return 0, UV_HELP, ""
+        uv.calls.append((list(args), stdin))
+        return next(answers)
+
+    pins = UvCompiler(uv=("uv",), run=run)(["cython"], ARM)
+    assert [(p.name, str(p.version)) for p in pins] == [("cython", "3.0.0")]
+    (first, _), (second, _) = uv.calls
+    assert "--only-binary" in first
+    assert second == [a for a in first if a not in ("--only-binary", ":all:")]
 
 
 def test_a_failed_uv_run_is_a_resolve_error_with_uvs_words() -> None:
@@ -228,20 +218,67 @@ def test_wheels_for_the_target_are_planned_as_downloads() -> None:
     ]
 
 
-def test_a_requirement_that_would_need_building_is_a_clear_problem() -> None:
+def test_a_requirement_without_a_wheel_for_the_target_is_built_first() -> None:
     resolved = resolve_wheels(
         ["cython"],
         ARM,
         compile_for=compile_to(("setuptools", "75.0.0"), ("cython", "3.0.0")),
         fetch_projects=fetch,
     )
-    assert resolved.wheels == ()
-    assert resolved.problem is not None
-    assert resolved.problem.startswith(
-        "build requirement cython==3.0.0 has no wheel for cp311-manylinux_2_36_aarch64 "
-        "and would itself need building ("
+    assert resolved.problem is None
+    assert [(w.name, w.action) for w in resolved.wheels] == [("setuptools", "download")]
+    assert [(b.name, b.version, b.action, b.file) for b in resolved.builds] == [
+        ("cython", "3.0.0", "build", "cython-3.0.0.tar.gz")
+    ]
+
+
+def test_force_build_holds_for_build_requirements_too() -> None:
+    resolved = resolve_wheels(
+        ["setuptools"],
+        ARM,
+        compile_for=compile_to(("setuptools", "75.0.0")),
+        fetch_projects=fetch,
+        force_build=frozenset({"setuptools"}),
     )
-    assert resolved.problem.endswith("building build requirements is not supported yet")
+    assert resolved.wheels == ()
+    assert [(b.name, b.reason) for b in resolved.builds] == [
+        ("setuptools", "forced to build from source (force_build)")
+    ]
+
+
+def test_a_build_requirement_that_is_built_gets_its_system_packages() -> None:
+    def system(name: NormalizedName, target: Target) -> tuple[str, ...]:
+        return ("libpython-dev",) if (name, target) == ("cython", ARM) else ()
+
+    resolved = resolve_wheels(
+        ["cython"],
+        ARM,
+        compile_for=compile_to(("cython", "3.0.0")),
+        fetch_projects=fetch,
+        system_packages=system,
+    )
+    assert [b.system_packages for b in resolved.builds] == [("libpython-dev",)]
+
+
+def test_what_must_be_wheels_names_each_build_as_the_problem() -> None:
+    resolved = resolve_wheels(
+        ["cython", "setuptools"],
+        ARM,
+        compile_for=compile_to(("setuptools", "75.0.0"), ("cython", "3.0.0")),
+        fetch_projects=fetch,
+    ).without_builds(ARM)
+    assert (resolved.wheels, resolved.builds) == ((), ())
+    assert resolved.problem == (
+        "cython==3.0.0 has no wheel for cp311-manylinux_2_36_aarch64 "
+        "(no manylinux aarch64 wheel for cp311 (1 wheels for other targets); build from sdist)"
+    )
+
+
+def test_without_builds_keeps_wheels_only_results() -> None:
+    resolved = resolve_wheels(
+        ["setuptools"], ARM, compile_for=compile_to(("setuptools", "75.0.0")), fetch_projects=fetch
+    )
+    assert resolved.without_builds(ARM) is resolved
 
 
 def test_a_requirement_missing_from_the_index_is_a_problem() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
 from orchestrator import cli, session
 from orchestrator.index import SIMPLE_JSON, IndexClient, IndexConfig
@@ -39,6 +40,8 @@ PAGES: dict[str, list[str]] = {
         "psutil-6.1.1-cp36-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
     ],
     "rpi-gpio": ["RPi.GPIO-0.7.1.tar.gz"],
+    "psycopg2": ["psycopg2-2.9.10.tar.gz"],
+    "orjson": ["orjson-3.10.15.tar.gz"],
 }
 
 
@@ -101,6 +104,8 @@ class FakeUv:
         self.commands: list[list[str]] = []
 
     def __call__(self, cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if "--help" in cmd:  # which platforms uv knows: no help, so the built-in list
+            return subprocess.CompletedProcess(list(cmd), 2, "", "")
         self.commands.append(list(cmd))
         platform = cmd[cmd.index("--python-platform") + 1]
         return subprocess.CompletedProcess(
@@ -412,6 +417,60 @@ def test_system_packages_follow_the_targets_package_manager(
         t["id"]: t["packages"][0]["system_packages"] for t in json.loads(result.out)["targets"]
     }
     assert system == {MUSL_ARM: ["doc-dev"], GLIBC_X86: ["libdoc-dev"]}
+
+
+def test_the_plan_shows_what_the_knowledge_file_installs_for_each_build(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(
+        tmp_path, "psycopg2==2.9.10\norjson==3.10.15\n", f"targets: [{MUSL_ARM}, {GLIBC_X86}]\n"
+    )
+
+    table = run(monkeypatch, capsys, "plan", "-c", str(config))
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert table.code == 0, table.err
+    assert "  psycopg2  2.9.10   build   psycopg2-2.9.10.tar.gz\n" in table.out
+    assert "                             system packages: libpq-dev\n" in table.out
+    assert "                             system packages: cargo rustc\n" in table.out
+    system = {
+        (t["id"], p["name"]): p["system_packages"]
+        for t in json.loads(result.out)["targets"]
+        for p in t["packages"]
+    }
+    assert system == {
+        (MUSL_ARM, "orjson"): ["cargo", "rust"],  # rust: true
+        (MUSL_ARM, "psycopg2"): ["libpq-dev"],
+        (GLIBC_X86, "orjson"): ["cargo", "rustc"],
+        (GLIBC_X86, "psycopg2"): ["libpq-dev"],
+    }
+
+
+def test_wheelhouse_yaml_replaces_the_knowledge_files_list_for_its_manager(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(
+        tmp_path,
+        "psycopg2==2.9.10\n",
+        f"targets: [{MUSL_ARM}, {GLIBC_X86}]\n"
+        "packages:\n  psycopg2:\n    apt: [libpq-dev, postgresql-server-dev-15]\n",
+    )
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    system = {
+        t["id"]: t["packages"][0]["system_packages"] for t in json.loads(result.out)["targets"]
+    }
+    assert system == {
+        MUSL_ARM: ["libpq-dev"],
+        GLIBC_X86: ["libpq-dev", "postgresql-server-dev-15"],
+    }
 
 
 def test_force_build_from_the_config(
@@ -743,3 +802,12 @@ def test_a_target_without_a_package_manager_gets_no_system_packages(
     result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
 
     assert json.loads(result.out)["targets"][0]["packages"][0]["system_packages"] == []
+
+
+def test_the_example_takes_libpq_from_the_knowledge_file() -> None:
+    example = session.Session.open(
+        ROOT / "examples/pi-backend/wheelhouse.local.yaml", None, [], ["arm64"]
+    )
+    (tcfg,) = example.targets
+    assert "psycopg2" not in example.config.packages
+    assert example.system_packages(canonicalize_name("psycopg2"), tcfg.target) == ("libpq-dev",)

@@ -486,3 +486,82 @@ def test_package_names_are_normalized(tmp_path: Path) -> None:
 
     assert canonicalize_name("foo-bar-baz") in config.packages
     assert config.force_build == {"foo-bar-baz"}
+
+
+# --- build modes ---------------------------------------------------------------------------------
+
+
+def test_build_modes_and_the_cross_image(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+targets:
+  - id: cp311-manylinux_2_36_aarch64
+    base_image: local/py:3.11-bookworm-arm64
+    cross_image: local/py:3.11-bookworm-amd64
+  - id: cp312-manylinux_2_36_aarch64
+    build_mode: emulate
+  - id: cp312-musllinux_1_2_aarch64
+    build_mode: emulate
+packages:
+  gevent:
+    build_mode: cross
+""",
+    )
+    config = load_config(path)
+    first, second, alpine = config.targets
+    assert (first.build_mode, first.cross_image) == ("auto", "local/py:3.11-bookworm-amd64")
+    assert first.cross_base_image == "local/py:3.11-bookworm-amd64"
+    assert (second.build_mode, second.cross_image) == ("emulate", None)
+    assert second.cross_base_image == "python:3.12-slim"
+    assert alpine.build_mode == "emulate"
+    assert config.packages[canonicalize_name("gevent")].build_mode == "cross"
+    assert PackageConfig().build_mode is None
+    assert TargetConfig.default(Target.parse(GLIBC_ARM)).build_mode == "auto"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        (
+            "targets:\n  - id: cp312-manylinux_2_36_aarch64\n    build_mode: fast\n",
+            "targets[0].build_mode: 'fast' is not one of auto, cross, emulate",
+            "use one of: auto, cross, emulate",
+        ),
+        (
+            "packages:\n  cffi:\n    build_mode: qemu\n",
+            "packages.cffi.build_mode: 'qemu' is not one of auto, cross, emulate",
+            "use one of: auto, cross, emulate",
+        ),
+        (
+            "targets:\n  - id: cp312-musllinux_1_2_aarch64\n    build_mode: cross\n",
+            "targets[0].build_mode: cross needs a Debian (apt) manylinux target; "
+            "cp312-musllinux_1_2_aarch64 is a musllinux target with package_manager apk",
+            "use build_mode: auto (it builds targets that cannot be cross-compiled under QEMU) "
+            "or emulate",
+        ),
+        (
+            "targets:\n  - id: cp312-manylinux_2_36_aarch64\n    package_manager: none\n"
+            "    build_mode: cross\n",
+            "targets[0].build_mode: cross needs a Debian (apt) manylinux target; "
+            "cp312-manylinux_2_36_aarch64 is a manylinux target with package_manager none",
+            "use build_mode: auto (it builds targets that cannot be cross-compiled under QEMU) "
+            "or emulate",
+        ),
+        (
+            "targets:\n  - id: cp312-manylinux_2_36_aarch64\n    cross_image: ''\n",
+            "targets[0].cross_image: expected a non-empty string, got ''",
+            "e.g. cross_image: ...",
+        ),
+    ],
+)
+def test_build_mode_errors(tmp_path: Path, text: str, message: str, hint: str) -> None:
+    error = config_error(tmp_path, text)
+    assert error.message == f"{tmp_path / 'wheelhouse.yaml'}: {message}"
+    assert error.hint == hint
+
+
+def test_a_misspelt_build_mode_key_gets_a_did_you_mean(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "packages:\n  cffi:\n    buildmode: emulate\n")
+    assert error.message.endswith("packages.cffi.buildmode: unknown key")
+    assert error.hint == "did you mean `build_mode`?"

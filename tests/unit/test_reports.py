@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -33,6 +34,8 @@ def art(name: str, version: str, origin: Origin, *, cached: bool = False) -> Art
         sdist_sha256="ab" * 32 if origin == "built" else None,
         base_image_digest="sha256:cd" if origin == "built" else None,
         cached=cached,
+        build_mode="cross" if origin == "built" else None,
+        check_seconds=4.5 if origin == "built" and not cached else None,
     )
 
 
@@ -42,6 +45,8 @@ FAILURE = BuildFailure(
     reason="pg_config not found | install libpq-dev",
     log_tail="running build_ext\nError: pg_config executable not found.",
     log_path=Path("/cache/logs/psycopg2.log"),
+    hint="psycopg2: the build runs `pg_config`, which is not installed; libpq-dev (apt) "
+    "provides it\npackages:\n  psycopg2:\n    apt: [libpq-dev]",
 )
 
 ARM_BUILD = TargetBuild(
@@ -84,6 +89,9 @@ def test_build_report_is_the_documented_contract() -> None:
                         "seconds": 63.3,
                         "sdist_sha256": "ab" * 32,
                         "base_image_digest": "sha256:cd",
+                        "build_mode": "cross",
+                        "fallback_reason": None,
+                        "check_seconds": 4.5,
                     }
                 ],
                 "downloaded": 1,
@@ -95,6 +103,7 @@ def test_build_report_is_the_documented_contract() -> None:
                         "reason": "pg_config not found | install libpq-dev",
                         "log": "/cache/logs/psycopg2.log",
                         "log_tail": "running build_ext\nError: pg_config executable not found.",
+                        "hint": FAILURE.hint,
                     }
                 ],
                 "seconds": 70.25,
@@ -124,11 +133,37 @@ def test_build_summary_counts_what_was_built_and_what_failed() -> None:
     assert text.startswith("## wheelhouse build\n")
     assert "| `cp311-manylinux_2_36_aarch64` | 3 | 1 | 1 | 1 | 1 | 70.2 |" in text
     assert "| `cp311-manylinux_2_36_x86_64` | 1 | 1 | 0 | 0 | 0 | 0.0 |" in text
-    assert "- built **cffi** 1.17.1 in 63.3 s: `cffi-1.17.1-py3-none-any.whl`" in text
+    built = "- built **cffi** 1.17.1 (cross-compiled) in 63.3 s: `cffi-1.17.1-py3-none-any.whl`"
+    assert built in text
     assert "- :x: **psycopg2** 2.9.10 failed: pg_config not found \\| install libpq-dev" in text
     assert "  (full log: `/cache/logs/psycopg2.log`)" in text
     assert "  Error: pg_config executable not found." in text
     assert "### `cp311-manylinux_2_36_x86_64`" not in text
+
+
+def test_build_summary_shows_the_hint_and_the_snippet_to_copy() -> None:
+    text = build_summary_markdown([ARM_BUILD])
+
+    assert (
+        "  - likely fix: psycopg2: the build runs `pg_config`, which is not installed; "
+        "libpq-dev (apt) provides it\n"
+        "\n"
+        "    ```yaml\n"
+        "    packages:\n"
+        "      psycopg2:\n"
+        "        apt: [libpq-dev]\n"
+        "    ```\n"
+    ) in text
+    assert text.index("likely fix") < text.index("(full log:")
+
+
+def test_a_hint_without_a_snippet_is_one_line() -> None:
+    failure = BuildFailure(
+        name=canonicalize_name("demo"), version="1", reason="failed", hint="demo: no idea"
+    )
+    text = build_summary_markdown([TargetBuild(target=X86, artifacts=(), failures=(failure,))])
+    assert "  - likely fix: demo: no idea\n" in text
+    assert "```yaml" not in text
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -256,3 +291,21 @@ def test_step_summary_is_appended_to_when_set(tmp_path: Path) -> None:
 def test_step_summary_is_skipped_outside_github(tmp_path: Path) -> None:
     assert write_step_summary("x", {}) is None
     assert write_step_summary("x", {"GITHUB_STEP_SUMMARY": ""}) is None
+
+
+def test_a_qemu_build_after_a_failed_cross_build_says_why() -> None:
+    fallback = dataclasses.replace(
+        art("crcmod", "1.7", "built"),
+        build_mode="emulate",
+        fallback_reason="the cross build failed (exit status 1)",
+        check_seconds=None,
+    )
+    build = TargetBuild(target=ARM, artifacts=(fallback,))
+    (built,) = build_report([build])["targets"][0]["built"]
+    assert (built["build_mode"], built["fallback_reason"]) == (
+        "emulate",
+        "the cross build failed (exit status 1)",
+    )
+    text = build_summary_markdown([build])
+    assert "- built **crcmod** 1.7 (QEMU) in 63.3 s" in text
+    assert "  - under QEMU because the cross build failed: the cross build failed" in text

@@ -1,0 +1,108 @@
+"""uv, wheelhouse's one resolver: where its binary is, and how it names a target's platform.
+
+Both of uv's users (``resolve`` for loose requirements, ``buildreqs`` for build
+requirements) resolve *for the target*: ``--python-platform`` is computed from the
+target's libc, its version and its architecture, never from the host.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+from orchestrator.errors import ResolveError
+from orchestrator.targets import Target
+
+#: manylinux minors ``uv pip compile --python-platform`` knew when this was written (uv
+#: 0.13); used when its ``--help`` cannot be read.
+UV_MANYLINUX_MINORS = frozenset({17, *range(28, 41)} - {29, 30})
+_FALLBACK_ARCHES = ("x86_64", "aarch64")
+
+#: Runs uv's ``--help``: args -> (exit code, stdout).
+HelpRunner = Callable[[Sequence[str]], tuple[int, str]]
+
+
+def uv_command() -> tuple[str, ...]:
+    """uv ships as a wheel dependency: the binary beside this interpreter, else on PATH,
+    else ``python -m uv``."""
+    beside = Path(sys.executable).with_name("uv")
+    if beside.is_file():
+        return (str(beside),)
+    found = shutil.which("uv")
+    return (found,) if found else (sys.executable, "-m", "uv")
+
+
+def python_platform(target: Target, known: Collection[str]) -> str:
+    """The ``--python-platform`` for ``target``: musllinux is ``<arch>-unknown-linux-musl``;
+    manylinux the highest ``<arch>-manylinux_2_N`` uv knows with N <= the target's glibc
+    minor (so uv never picks a wheel the target's glibc cannot load)."""
+    arch = target.arch.value
+    if target.libc == "musllinux":
+        candidate = f"{arch}-unknown-linux-musl"
+    else:
+        candidate = _manylinux(arch, target.libc_version, known) or f"{arch}-unknown-linux-gnu"
+    if candidate not in known:
+        raise ResolveError(
+            f"uv cannot resolve for {target.id}: it has no --python-platform {candidate}",
+            hint="see `uv pip compile --help` for the platforms this uv knows; "
+            "a newer uv may know more",
+        )
+    return candidate
+
+
+def _manylinux(arch: str, glibc: tuple[int, int], known: Collection[str]) -> str | None:
+    if glibc[0] != 2:
+        return None
+    prefix = f"{arch}-manylinux_2_"
+    minors = [int(k[len(prefix) :]) for k in known if _is_minor_of(k, prefix)]
+    usable = [m for m in minors if m <= glibc[1]]
+    return f"{prefix}{max(usable)}" if usable else None
+
+
+def _is_minor_of(platform: str, prefix: str) -> bool:
+    return platform.startswith(prefix) and platform[len(prefix) :].isdigit()
+
+
+def known_platforms(help_text: str) -> frozenset[str]:
+    """The ``--python-platform`` values ``uv pip compile --help`` lists; the built-in list
+    when the text names no Linux platform (an old or unreadable uv)."""
+    found = _from_help(help_text)
+    return found if any("linux" in k for k in found) else fallback_platforms()
+
+
+def run_help(args: Sequence[str]) -> tuple[int, str]:
+    """The default ``HelpRunner``: a uv that cannot be run has no help (code 127)."""
+    try:
+        done = subprocess.run(list(args), capture_output=True, text=True, check=False)
+    except OSError:
+        return 127, ""
+    return done.returncode, done.stdout
+
+
+def known_platforms_of(command: Sequence[str], run: HelpRunner = run_help) -> frozenset[str]:
+    """Ask ``command`` (uv) which platforms it knows."""
+    code, out = run([*command, "pip", "compile", "--help"])
+    return known_platforms(out if code == 0 else "")
+
+
+def _from_help(help_text: str) -> frozenset[str]:
+    """The ``[possible values: ...]`` of ``--python-platform``, however clap wrapped them."""
+    text = " ".join(help_text.split())
+    start = text.find("--python-platform <")
+    if start < 0:
+        return frozenset()
+    section = text[start:].split(" --", 1)[0]
+    match = re.search(r"\[possible values: ([^\]]*)\]", section)
+    if match is None:
+        return frozenset()
+    return frozenset(v.strip() for v in match.group(1).split(",") if v.strip())
+
+
+def fallback_platforms() -> frozenset[str]:
+    names = {f"{a}-unknown-linux-{c}" for a in _FALLBACK_ARCHES for c in ("gnu", "musl")}
+    names |= {f"{a}-manylinux_2_{m}" for a in _FALLBACK_ARCHES for m in UV_MANYLINUX_MINORS}
+    return frozenset(names)
