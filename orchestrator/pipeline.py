@@ -6,8 +6,10 @@ one target after another. Returns frozen results; the CLI prints and picks exit 
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +80,7 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
     no_import = frozenset(n for n, p in session.config.packages.items() if not p.verify_import)
     with (
         Downloader.for_cache(session.cache_dir) as downloader,
-        tempfile.TemporaryDirectory(prefix="wheelhouse-build-") as work,
+        _work_dir(session.cache_dir) as work,
     ):
         for tp in plan.targets:
             tcfg = session.target_config(tp.target)
@@ -191,3 +193,29 @@ def _build_requirements_resolver(
 def _counts(tp: TargetPlan) -> str:
     c = tp.counts
     return f"{c['download']} wheel(s) to download, {c['build']} to build, {c['error']} error(s)"
+
+
+@contextlib.contextmanager
+def _work_dir(cache_dir: Path) -> Iterator[str]:
+    """``<cache>/work/<pid>``: removed at the end, and by the next run if this one is killed."""
+    root = cache_dir / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.iterdir():
+        if not stale.name.isdigit() or not _alive(int(stale.name)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = root / str(os.getpid())
+    work.mkdir(exist_ok=True)
+    try:
+        yield str(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 WH_LOG_TAG=bootstrap
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 DOCKERD_LOG=/var/log/wheelhouse-dockerd.log

@@ -17,7 +17,7 @@ set -euo pipefail
 
 WH_LOG_TAG=musl-images
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$SCRIPTS_DIR/lib/common.sh"
 
 MUSL_DIR=$SCRIPTS_DIR/musl
@@ -66,6 +66,7 @@ fetch_sources() {
     run_logged "$LOG_DIR/musl-apt-source.log" apt-get "${opts[@]}" source --download-only "${SOURCE_PACKAGES[@]}"
     popd >/dev/null
     have_all_sources || die "apt-get source did not leave all of ${SOURCE_PACKAGES[*]} in $DOWNLOADS"
+    rm -rf "$apt_dir"  # ~40 MB of Sources indexes, only needed for this download
 }
 
 # Upstream (orig) sources only, without Debian's patches: those are made for a glibc multiarch build.
@@ -117,7 +118,6 @@ build_image() {
     require_binfmt "$arch"
     image_exists "$(base_image "$arch")" ||
         die "$(base_image "$arch") is missing: run scripts/build-test-images.sh $arch first"
-    if [[ ! -d $WORK/src ]]; then timed "unpacking sources into $WORK" unpack_sources; fi
     "build_$arch"
     drop_replaced_image "$old_id" "$(image_name "$arch")"
 }
@@ -152,6 +152,8 @@ main() {
     if ((${#todo[@]})); then
         [[ $EUID -eq 0 ]] || die "fetching the sources into $WORK_ROOT needs root"
         timed "Debian source packages ${SOURCE_PACKAGES[*]}" fetch_sources
+        # Fresh every run (a few seconds): a tree left by a killed run is never trusted.
+        timed "unpacking sources into $WORK" unpack_sources
         for arch in "${todo[@]}"; do
             timed "building $(image_name "$arch")" build_image "$arch"
             timed "verifying $(image_name "$arch")" verify_image "$arch"

@@ -16,7 +16,7 @@
 set -euo pipefail
 
 WH_LOG_TAG=test-images
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SUITE=bookworm

@@ -11,7 +11,7 @@ set -euo pipefail
 
 WH_LOG_TAG=setup
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$SCRIPTS_DIR/lib/common.sh"
 
 main() {

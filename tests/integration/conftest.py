@@ -11,14 +11,28 @@ asserts on this one run instead of building again.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from orchestrator.builder import ProgressEvent
+from orchestrator.buildcache import BuildCache
+from orchestrator.builder import ProgressEvent, build_target
+from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.config import BuildMode, TargetConfig
+from orchestrator.crossbuild import BuildModes
+from orchestrator.downloads import Downloader
+from orchestrator.engine import BuildxRequest, BuildxResult, DockerEngine, LineCallback
+from orchestrator.errors import EngineError
+from orchestrator.index import IndexClient, IndexConfig
+from orchestrator.model import Pin, TargetBuild, TargetPlan
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
+from orchestrator.planner import plan_target
 from orchestrator.session import Session
+from orchestrator.targets import Target
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "examples" / "pi-backend" / "wheelhouse.local.yaml"
@@ -78,3 +92,153 @@ def example_arm64_build(tmp_path_factory: pytest.TempPathFactory) -> ExampleBuil
         events=tuple(events),
         messages=tuple(messages),
     )
+
+
+# --- the test set, built once per session and (architecture, build mode) ------------------------
+# Several modules assert on the same real builds: test_build.py on the QEMU and native ones,
+# test_cross.py compares its cross-built wheels with the QEMU-built ones. QEMU builds are the
+# expensive part of the suite (CI has 2 cores), so each is made once.
+
+TEST_IMAGES = {
+    "amd64": "wheelhouse-test/python:3.11-bookworm-amd64",
+    "arm64": "wheelhouse-test/python:3.11-bookworm-arm64",
+}
+TEST_TARGETS = {
+    "amd64": Target.parse("cp311-manylinux_2_36_x86_64"),
+    "arm64": Target.parse("cp311-manylinux_2_36_aarch64"),
+}
+#: Every arm64 test build uses these, so the QEMU toolchain stage is one BuildKit layer.
+TEST_SYSTEM_PACKAGES = ("python3-dev", "libffi-dev")
+#: name, version, force_build. pycparser is cffi's dependency (downloaded, for the install).
+TEST_SET: tuple[tuple[str, str, bool], ...] = (
+    ("crcmod", "1.7", False),
+    ("docopt", "0.6.2", False),
+    ("cffi", "1.17.1", True),
+    ("pycparser", "2.22", False),
+)
+
+
+class CountingEngine:
+    """The real engine, counting buildx runs."""
+
+    def __init__(self, inner: DockerEngine) -> None:
+        self.inner = inner
+        self.buildx_runs = 0
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def image_digest(self, image: str, platform: str) -> str:
+        return self.inner.image_digest(image, platform)
+
+    def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
+        self.buildx_runs += 1
+        return self.inner.buildx_build(request, on_line)
+
+
+@dataclass
+class BuiltSet:
+    """``build_target`` of the test set, twice: ``second`` must come from the build cache."""
+
+    arch: str
+    mode: BuildMode
+    plan: TargetPlan
+    first: TargetBuild
+    second: TargetBuild
+    engine: CountingEngine
+    first_seconds: float
+    events: list[ProgressEvent]
+    #: The run's wheelhouse cache: ``files/`` (downloads), ``built/``, ``logs/``.
+    cache: Path
+
+    def built(self, name: str) -> Path:
+        (artifact,) = [a for a in self.first.artifacts if a.name == name]
+        return artifact.path
+
+
+def set_target_config(arch: str) -> TargetConfig:
+    return TargetConfig(
+        target=TEST_TARGETS[arch],
+        base_image=TEST_IMAGES[arch],
+        runtime_image=TEST_IMAGES[arch],
+        package_manager="apt",
+        system_packages=TEST_SYSTEM_PACKAGES,
+    )
+
+
+class SetBuilder:
+    """Builds the test set for an architecture and mode once per session; the real engine
+    (``engine`` marker) and the real PyPI (``network``)."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.runs: dict[tuple[str, BuildMode], BuiltSet] = {}
+        self.index = IndexClient(IndexConfig(), cache=None)
+        self.compiler = UvCompiler()
+
+    def resolve(self, requirements: Sequence[str], target: Target) -> ResolvedWheels:
+        return resolve_wheels(
+            requirements,
+            target,
+            compile_for=self.compiler,
+            fetch_projects=self.index.get_projects_sync,
+        )
+
+    def plan(self, target: Target, pins: Sequence[tuple[str, str, bool]]) -> TargetPlan:
+        wanted = [
+            Pin(name=canonicalize_name(n), version=Version(v), force_build=force)
+            for n, v, force in pins
+        ]
+        return plan_target(target, wanted, self.index.get_projects_sync([p.name for p in wanted]))
+
+    def counting_engine(self) -> CountingEngine:
+        return CountingEngine(ready_engine())
+
+    def __call__(self, arch: str, mode: BuildMode) -> BuiltSet:
+        if (arch, mode) not in self.runs:
+            self.runs[arch, mode] = self.build(arch, mode)
+        return self.runs[arch, mode]
+
+    def build(self, arch: str, mode: BuildMode) -> BuiltSet:
+        engine = self.counting_engine()
+        cache = self.tmp.mktemp(f"test-set-{arch}-{mode}")
+        plan = self.plan(TEST_TARGETS[arch], TEST_SET)
+        events: list[ProgressEvent] = []
+
+        def build() -> TargetBuild:
+            return build_target(
+                plan,
+                set_target_config(arch),
+                engine=engine,
+                downloader=Downloader.for_cache(cache),
+                cache=BuildCache.for_cache(cache),
+                resolve=self.resolve,
+                workdir=cache / "work",
+                log_dir=cache / "logs",
+                timeout=900,
+                progress=events.append,
+                modes=BuildModes(override=mode),
+            )
+
+        start = time.monotonic()
+        first = build()
+        took = time.monotonic() - start
+        second = build()
+        return BuiltSet(arch, mode, plan, first, second, engine, took, events, cache)
+
+
+def ready_engine() -> DockerEngine:
+    """The real engine, with the local test images present (else: how to get them)."""
+    real = DockerEngine()
+    try:
+        real.ping()
+        for arch, image in TEST_IMAGES.items():
+            real.image_digest(image, TEST_TARGETS[arch].arch.docker_platform)
+    except EngineError as exc:
+        pytest.fail(f"{exc}\n(run `make setup`: it starts the engine and builds the test images)")
+    return real
+
+
+@pytest.fixture(scope="session")
+def shared_builds(tmp_path_factory: pytest.TempPathFactory) -> SetBuilder:
+    return SetBuilder(tmp_path_factory)

@@ -45,6 +45,7 @@ DOWNLOADED = ("pycparser",)
 #: Top-level modules verify must import (cffi's C extension is a top-level module).
 MODULES = {"_cffi_backend", "cffi", "crcmod", "netifaces", "psutil", "pycparser"}
 E_MACHINE = {Arch.AARCH64: 0xB7, Arch.X86_64: 0x3E}
+_START = time.monotonic()
 #: Where the host's packaging is mounted in the tags container (the images have none).
 PACKAGING_MOUNT = "/opt/wheelhouse-packaging"
 SYS_TAGS = (
@@ -165,15 +166,16 @@ def configs(client: Any) -> dict[Target, TargetConfig]:
     return loaded
 
 
-def run_python(client: Any, tc: TargetConfig, code: str, mounts: dict[Path, str]) -> Any:
-    """``python3 -c code`` in a throwaway, offline container of the target's runtime image."""
+def run_python(client: Any, tc: TargetConfig, code: str, mounts: dict[Path, str], path: str) -> Any:
+    """``python3 -c code`` in a throwaway, offline container of the target's runtime image,
+    with ``mounts`` read-only and ``path`` as PYTHONPATH; returns its last line of JSON."""
     output = client.containers.run(
         tc.runtime_image,
         [tc.python, "-c", code],
         platform=tc.target.arch.docker_platform,
         network_mode="none",
         volumes={str(src): {"bind": dst, "mode": "ro"} for src, dst in mounts.items()},
-        environment={"PYTHONPATH": ":".join(mounts.values()), "PYTHONDONTWRITEBYTECODE": "1"},
+        environment={"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"},
         remove=True,
         stdout=True,
         stderr=False,
@@ -190,7 +192,8 @@ def test_the_planners_tags_are_sys_tags_inside_the_musl_image(
     client: Any, configs: dict[Target, TargetConfig], target: Target
 ) -> None:
     host_packaging = Path(packaging.__file__).resolve().parent
-    inside = run_python(client, configs[target], SYS_TAGS, {host_packaging.parent: PACKAGING_MOUNT})
+    mounts = {host_packaging: f"{PACKAGING_MOUNT}/packaging"}
+    inside = run_python(client, configs[target], SYS_TAGS, mounts, PACKAGING_MOUNT)
     assert inside["packaging"].startswith(PACKAGING_MOUNT + "/")
     # packaging also lists plain linux_<arch> tags (for wheels built on that host): no
     # index serves those, and the planner leaves them out.
@@ -242,9 +245,6 @@ def _on_event(event: ProgressEvent) -> None:
     if event.kind != "output":  # buildx's own lines: too many, and the logs keep them
         took = f" ({event.seconds:.1f}s)" if event.seconds is not None else ""
         _say(f"[{event.target}] {event.kind} {event.package or ''} {event.message}{took}")
-
-
-_START = time.monotonic()
 
 
 def target_of(run: BuildRun) -> Target:
@@ -339,7 +339,7 @@ def test_the_built_extensions_work_on_the_target(
     for wheel in run.wheelhouses[target.id].path.glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(site)
-    result = run_python(client, configs[target], WORKS, {site: "/opt/site"})
+    result = run_python(client, configs[target], WORKS, {site: "/opt/site"}, "/opt/site")
     assert result == {
         "machine": target.arch.value,
         "ext": f".cpython-313-{target.arch.value}-linux-musl.so",

@@ -684,3 +684,29 @@ def test_crates_that_cannot_be_fetched_fail_the_package_with_the_reason(
         ("rusty", "rusty==0.1 compiles Rust, and its crates cannot be fetched")
     ]
     assert ("package-failed", "rusty") in [(e.kind, e.package) for e in world.events]
+
+
+def test_two_versions_of_one_project_never_share_a_buildx_run(
+    world: World, make_sdist: SdistFactory
+) -> None:
+    with_sdist(world, make_sdist, "app", ["cffi>=2"])
+    with_sdist(world, make_sdist, "cffi", ["setuptools"])
+    cffi2 = make_sdist("cffi", "2.0.0", pyproject='[build-system]\nrequires = ["setuptools"]\n')
+    world.downloader.files[cffi2.name] = cffi2.read_bytes()
+    world.resolve.builds["cffi>=2"] = replace(
+        plan_file("cffi", "2.0.0", cffi2.name, "build"), system_packages=("libffi-dev",)
+    )
+    cffi2_wheel = "cffi-2.0.0-cp311-cp311-manylinux_2_36_aarch64.whl"
+    engine = ScriptedEngine(
+        runs=[
+            {"cffi": Outcome(wheels=(cffi2_wheel,))},
+            {"app": Outcome(wheels=(APP_WHEEL,)), "cffi": Outcome(wheels=(CFFI_WHEEL,))},
+        ]
+    )
+
+    built = world.build(TargetPlan(target=TARGET, packages=(APP, CFFI)), engine)
+
+    assert built.failures == ()
+    assert [r.no_cache_filter for r in engine.requests] == [("pkg-cffi",), ("pkg-app", "pkg-cffi")]
+    assert f"deps/app/{cffi2_wheel}" in engine.contexts[1]
+    assert [(a.name, a.version) for a in built.artifacts] == [("app", "1.0"), ("cffi", "1.17.1")]

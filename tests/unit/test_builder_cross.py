@@ -22,6 +22,7 @@ from orchestrator.config import TargetConfig
 from orchestrator.crossbuild import BuildModes
 from orchestrator.downloads import FileRequest, StoredFile
 from orchestrator.engine import BuildxRequest, BuildxResult, LineCallback
+from orchestrator.errors import EngineError
 from orchestrator.knowledge import Knowledge, PackageKnowledge
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan
 from orchestrator.targets import Arch, Target
@@ -370,6 +371,26 @@ def test_a_broken_off_run_retries_its_emulated_builds_without_the_cross_ones(
     assert built.build_seconds == 60.0
 
 
+def test_cross_stages_the_engine_cannot_start_fall_back_to_qemu(world: World) -> None:
+    """A single-platform local base image as the cross image: BuildKit cannot resolve it
+    for the build platform, and the engine reports it as a missing image."""
+    engine = FakeEngine(runs=[{}, QEMU_OK])
+    real = engine.buildx_build
+
+    def first_fails(request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
+        if len(engine.requests) == 0:
+            engine.requests.append(request)
+            raise EngineError("the base image is missing and could not be pulled: x")
+        return real(request, on_line)
+
+    engine.buildx_build = first_fails  # type: ignore[method-assign]
+    (artifact,) = world.build(engine).artifacts
+    assert (artifact.build_mode, artifact.fallback_reason) == (
+        "emulate",
+        "the cross stages could not run: the base image is missing and could not be pulled: x",
+    )
+
+
 # --- forced modes and who gets emulated -----------------------------------------------------------
 
 
@@ -424,3 +445,30 @@ def test_verify_import_false_skips_the_import_in_the_check(world: World) -> None
     engine = FakeEngine(runs=[CROSS_OK])
     world.build(engine, no_import=frozenset({"crcmod"}))
     assert "/out/crcmod --no-import" in engine.dockerfiles[0]
+
+
+def test_the_users_default_python_slim_target_cross_compiles_from_the_same_image(
+    world: World,
+) -> None:
+    """python:3.12-slim is multi-platform: the cross stages take its amd64 variant (same
+    Debian suite and Python); the target's headers and sysconfig come from /usr/local of its
+    arm64 variant (cross-python.sh), so no libpython package is installed."""
+    slim = TargetConfig.default(Target.parse("cp312-manylinux_2_36_aarch64"))
+    assert (slim.base_image, slim.cross_base_image) == ("python:3.12-slim", "python:3.12-slim")
+    plan = TargetPlan(target=slim.target, packages=(CRCMOD,))
+    wheel = "crcmod-1.7-cp312-cp312-manylinux_2_36_aarch64.whl"
+    engine = FakeEngine(runs=[{**CROSS_OK, "xpkg-crcmod": Stage(wheels=(wheel,))}])
+    engine.image_digest = lambda image, platform: "sha256:" + "e" * 64  # type: ignore[method-assign]
+    (artifact,) = world.build(engine, plan=plan, tcfg=slim).artifacts
+    assert artifact.build_mode == "cross"
+    (request,) = engine.requests
+    assert request.build_args == {
+        "BASE_IMAGE": "python:3.12-slim",
+        "CROSS_IMAGE": "python:3.12-slim",
+    }
+    dockerfile = engine.dockerfiles[0]
+    assert (
+        "apt-get install -y --no-install-recommends "
+        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross \\\n"
+    ) in dockerfile
+    assert "sh /wheelhouse/cross-python.sh /wheelhouse/target python3 3.12 \\\n" in dockerfile

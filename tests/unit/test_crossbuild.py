@@ -129,7 +129,8 @@ def test_host_arch_is_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cross_packages_map_compiler_libc_python_and_libraries_to_the_target() -> None:
-    packages = ("gcc", "libc6-dev", "python3-dev", "libffi-dev", "libpq-dev", "pkgconf", "g++")
+    packages = ["gcc", "libc6-dev", "python3-dev", "libffi-dev", "libpq-dev", "pkgconf", "g++"]
+    packages.append("linux-libc-dev")
     assert cross_packages(packages, CROSS_ARCHES[Arch.AARCH64], "3.11") == (
         "g++-aarch64-linux-gnu",
         "gcc-aarch64-linux-gnu",

@@ -145,9 +145,14 @@ def test_no_package_at_all_is_refused() -> None:
 
 def test_the_cross_files_and_their_digest() -> None:
     files = cross_context_files()
-    assert sorted(files) == sorted(
-        [CHECK_SCRIPT, "cross-auditwheel.py", "cross-build-wheel.sh", "cross-python.sh"]
-    )
+    assert sorted(files) == [
+        "check-wheel.py",
+        "cross-auditwheel.py",
+        "cross-build-wheel.sh",
+        "cross-dpkg.sh",
+        "cross-python.sh",
+    ]
+    assert CHECK_SCRIPT == "check-wheel.py"
     assert all(path.is_file() for path in files.values())
     assert files[CHECK_SCRIPT].name == "wheelcheck.py"
     assert cross_digest() != templates_digest()
@@ -210,4 +215,53 @@ def test_cross_python_needs_the_targets_sysconfig_data(tmp_path: Path) -> None:
     assert run_cross_python(tmp_path, HOST_PYTHON) == (
         "WHEELHOUSE_CROSS_BROKEN='no _sysconfigdata_*aarch64-linux-gnu.py for Python "
         f"{HOST_PYTHON} in the target image'\n"
+    )
+
+
+FAKE_PYTHON = """#!/bin/sh
+# The cross image's Python, as cross-python.sh asks it: version, stdlib, INCLUDEPY.
+case "$2" in
+    *version_info*) echo 3.12 ;;
+    *get_path*) echo "$FAKE/stdlib" ;;
+    *INCLUDEPY*) echo "$FAKE/usr/local/include/python3.12" ;;
+esac
+"""
+
+
+def test_cross_python_takes_a_usr_local_pythons_sysconfig_and_headers(tmp_path: Path) -> None:
+    """python:3.12-slim's layout: the target image has the sysconfig module and the headers
+    under /usr/local; they go over the build Python's own (here: a fake one in tmp)."""
+    fake = tmp_path / "fake"
+    (fake / "stdlib").mkdir(parents=True)
+    python = fake / "python3"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    own_headers = fake / "usr" / "local" / "include" / "python3.12"
+    own_headers.mkdir(parents=True)
+    (own_headers / "pyconfig.h").write_text("/* the build machine's */\n")
+    root = tmp_path / "target"
+    lib = root / "usr" / "local" / "lib" / "python3.12"
+    lib.mkdir(parents=True)
+    name = "_sysconfigdata__linux_aarch64-linux-gnu"
+    (lib / f"{name}.py").write_text("build_time_vars = {}\n")
+    target_headers = root / str(own_headers).lstrip("/")
+    target_headers.mkdir(parents=True)
+    (target_headers / "Python.h").write_text("/* the target's */\n")
+    (target_headers / "pyconfig.h").write_text("/* the target's aarch64 */\n")
+    env_file = tmp_path / "cross.env"
+    args = ["sh", str(TEMPLATE_DIR / "cross-python.sh"), str(root), str(python), "3.12"]
+    args += ["aarch64-linux-gnu", "linux-aarch64", str(env_file)]
+    subprocess.run(args, check=True, capture_output=True, env={**os.environ, "FAKE": str(fake)})
+    assert (fake / "stdlib" / f"{name}.py").read_text() == "build_time_vars = {}\n"
+    assert (own_headers / "pyconfig.h").read_text() == "/* the target's aarch64 */\n"
+    assert (own_headers / "Python.h").is_file()
+    assert env_file.read_text() == (
+        f"_PYTHON_SYSCONFIGDATA_NAME={name}\n"
+        "_PYTHON_HOST_PLATFORM=linux-aarch64\n"
+        "CC=aarch64-linux-gnu-gcc\n"
+        "CXX=aarch64-linux-gnu-g++\n"
+        "AR=aarch64-linux-gnu-ar\n"
+        "PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig\n"
+        "PKG_CONFIG_PATH=\n"
+        "WHEELHOUSE_TARGET_MACHINE=aarch64\n"
     )
