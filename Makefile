@@ -35,6 +35,8 @@ test: venv setup lint typecheck
 example: venv setup
 	$(BIN)/wheelhouse plan --config examples/pi-backend/wheelhouse.local.yaml
 	$(BIN)/wheelhouse build --config examples/pi-backend/wheelhouse.local.yaml --verify
+	$(BIN)/wheelhouse plan --config examples/pi-backend/wheelhouse.musl.yaml
+	$(BIN)/wheelhouse build --config examples/pi-backend/wheelhouse.musl.yaml --verify
 
 bench: venv
 	$(BIN)/python scripts/bench_plan.py

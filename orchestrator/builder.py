@@ -97,6 +97,7 @@ ProgressKind = Literal[
     "package-built",  # a wheel was built and stored in the cache
     "package-failed",  # a package failed (message: the reason)
     "buildx-done",  # the buildx run ended (seconds)
+    "mode",  # a package for a foreign target is built under QEMU (message: why)
     "check",  # a cross-built wheel's check on the target ended (message: the verdict)
     "fallback",  # a failed cross build is built again under QEMU (message: why)
 ]
@@ -502,6 +503,8 @@ class _Graph:
             self.fail(node, _failure(node.package, choice.impossible))
             return None
         if choice.mode != "cross":
+            if choice.mode == "emulate":
+                _emit(self.ctx, self.target, "mode", node.package.name, choice.reason)
             inputs = replace(prepared.inputs, build_mode=choice.mode)
             return replace(prepared, choice=choice, mode=choice.mode, inputs=inputs)
         problem = self._cross_problem(node, auto=choice.fallback)
@@ -509,6 +512,7 @@ class _Graph:
         if isinstance(cross, _CrossInputs):
             return replace(prepared, choice=choice, mode="cross", cross=cross)
         if choice.fallback:
+            _emit(self.ctx, self.target, "mode", node.package.name, cross)
             return replace(prepared, choice=ModeChoice(mode="emulate", reason=cross))
         self.fail(node, _failure(node.package, f"{choice.reason}, but {cross}"))
         return None

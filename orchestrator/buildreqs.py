@@ -215,8 +215,7 @@ class ResolvedWheels:
         if self.problem is not None or not self.builds:
             return self
         bad = "; ".join(
-            f"{p.name}=={p.version} has no wheel for {target.id} ({p.reason})"
-            for p in self.builds
+            f"{p.name}=={p.version} has no wheel for {target.id} ({p.reason})" for p in self.builds
         )
         return ResolvedWheels(requested=self.requested, problem=bad)
 

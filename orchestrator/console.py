@@ -27,6 +27,7 @@ _SHOWN = {
     "package-failed": "FAILED",
     "buildx-done": "buildx finished:",
     "output": "...",
+    "mode": "under QEMU:",
     "check": "check on the target",
     "fallback": "cross build given up, building under QEMU:",
 }

@@ -6,6 +6,9 @@
 - argon2-cffi-bindings (cffi in its build-system.requires, amd64): built offline with
   cffi's compiled part taken for the target from PyPI, then with cffi forced to build
   from source, built first in a level of its own.
+- an in-tree backend whose get_requires_for_build_wheel asks for more (amd64): the build
+  asks the backend inside the container, the package is built again with it, and the next
+  run provides it from the start.
 - pysqlite3 (needs sqlite3.h, not in the knowledge file, amd64): fails with the snippet
   that adds libsqlite3-dev, and succeeds once that snippet is in wheelhouse.yaml.
 """
@@ -32,7 +35,6 @@ from orchestrator.builder import ProgressEvent, build_target
 from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.config import TargetConfig
 from orchestrator.downloads import Downloader, FileStore, sha256_of
-from orchestrator.engine import BuildxRequest, BuildxResult, DockerEngine, LineCallback
 from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import load_knowledge
 from orchestrator.model import Artifact, PackagePlan, Pin, TargetBuild, TargetPlan
@@ -43,7 +45,7 @@ from orchestrator.session import Session
 from orchestrator.targets import Target
 
 if TYPE_CHECKING:  # pytest hands the fixture in; conftest is not importable as such
-    from tests.integration.conftest import ExampleBuild
+    from tests.integration.conftest import ExampleBuild, SetBuilder
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 
@@ -144,7 +146,7 @@ def test_psycopg2_imports_in_a_clean_arm64_container_without_libpq(
 
 @dataclass
 class Amd64:
-    engine: DockerEngine
+    shared: SetBuilder
     index: IndexClient
     compiler: UvCompiler
 
@@ -179,7 +181,7 @@ class Amd64:
     ) -> tuple[TargetBuild, list[ResolvedWheels], list[ProgressEvent], int]:
         seen, resolve = self.resolver(force_requirements)
         events: list[ProgressEvent] = []
-        counting = _Counting(self.engine)
+        counting = self.shared.counting_engine()
         tcfg = TargetConfig(
             target=AMD64,
             base_image=AMD64_IMAGE,
@@ -199,30 +201,15 @@ class Amd64:
             timeout=900,
             progress=events.append,
         )
-        return build, seen, events, counting.runs
-
-
-class _Counting:
-    def __init__(self, inner: DockerEngine) -> None:
-        self.inner, self.runs = inner, 0
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def image_digest(self, image: str, platform: str) -> str:
-        return self.inner.image_digest(image, platform)
-
-    def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:
-        self.runs += 1
-        return self.inner.buildx_build(request, on_line)
+        return build, seen, events, counting.buildx_runs
 
 
 @pytest.fixture(scope="module")
-def amd64() -> Amd64:
-    engine = DockerEngine()
-    engine.ping()
-    engine.image_digest(AMD64_IMAGE, "linux/amd64")
-    return Amd64(engine=engine, index=IndexClient(IndexConfig(), cache=None), compiler=UvCompiler())
+def amd64(shared_builds: SetBuilder) -> Amd64:
+    """Builds for amd64 with the real engine (counting its buildx runs) and the real PyPI."""
+    return Amd64(
+        shared=shared_builds, index=IndexClient(IndexConfig(), cache=None), compiler=UvCompiler()
+    )
 
 
 def argon2_pins() -> list[Pin]:

@@ -425,6 +425,9 @@ def test_auto_emulates_what_the_knowledge_file_says_cannot_cross(world: World) -
     (artifact,) = world.build(engine, knowledge=knowledge).artifacts
     assert engine.requests[0].no_cache_filter == ("pkg-crcmod",)
     assert (artifact.build_mode, artifact.fallback_reason) == ("emulate", None)
+    assert world.messages("mode") == [
+        ("crcmod", "the knowledge file says its build can only be emulated: X")
+    ]
     # forcing cross overrides the knowledge file
     engine = FakeEngine(runs=[CROSS_OK])
     forced = BuildModes(build_arch=Arch.X86_64, packages={canonicalize_name("crcmod"): "cross"})
