@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,16 @@ from packaging.utils import NormalizedName
 
 from orchestrator.config import PackageManager
 
-#: The templates live beside the package in a source checkout.
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dockerfiles"
+
+def _template_dir() -> Path:
+    """``dockerfiles/`` beside the package in a checkout (and an editable install); a
+    wheel install carries them as data files under ``<prefix>/share/wheelhouse``."""
+    checkout = Path(__file__).resolve().parent.parent / "dockerfiles"
+    installed = Path(sys.prefix) / "share" / "wheelhouse" / "dockerfiles"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+TEMPLATE_DIR = _template_dir()
 BUILD_SCRIPT = "build-wheel.sh"
 #: Run by the build script to ask a backend for its ``get_requires_for_build_wheel``.
 BACKEND_REQUIRES_SCRIPT = "backend-requires.py"
