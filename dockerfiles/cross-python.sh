@@ -8,6 +8,9 @@
 # into the build Python's stdlib, and the target's Python headers over the build Python's
 # own when the target image ships them (python:X.Y-slim keeps them in /usr/local/include).
 # A Debian-packaged Python has them from `libpythonX.Y-dev:<arch>` (multiarch) instead.
+# A musl TRIPLET (aarch64-linux-musl) means a target that carries its own musl-gcc: its C
+# library, crt files, headers and musl-gcc.specs are used where they are (in TARGET_ROOT),
+# driven by Debian's cross gcc for the architecture (musl_toolchain below).
 # Writes ENV_FILE for cross-build-wheel.sh; never fails the stage: a problem is written to
 # ENV_FILE as WHEELHOUSE_CROSS_BROKEN, and every package stage reports it.
 set -u
@@ -26,6 +29,40 @@ have=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/n
 [ "$have" = "$version" ] ||
     broken "the build image has Python $have, the target $version: give the target a cross_image of the same Python"
 stdlib=$("$python" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+
+# The target's musl toolchain, run by the build machine's cross gcc: the target's specs with
+# every /usr path moved into TARGET_ROOT (the same mount in the package stages), behind
+# TRIPLET-gcc wrappers; binutils are the cross gcc's own. Sets musl_env for the env file.
+musl_env=
+musl_toolchain() {
+    gnu=$(echo "$triplet" | sed 's/-musl/-gnu/')
+    specs=$root/usr/lib/$triplet/musl-gcc.specs
+    [ -f "$specs" ] || broken "the target image has no $specs: a musl target cross-compiles with its own musl-gcc"
+    command -v "$gnu-gcc" >/dev/null || broken "the cross image has no $gnu-gcc (the toolchain stage installs it)"
+    mkdir -p /opt/wheelhouse-cross
+    sed -e "s@\([ :L]\)/usr/@\1$root/usr/@g" "$specs" >/opt/wheelhouse-cross/musl-gcc.specs ||
+        broken "cannot write the cross musl-gcc specs"
+    if ! printf '#!/bin/sh\nexec %s "$@" -specs /opt/wheelhouse-cross/musl-gcc.specs\n' "$gnu-gcc" \
+        >"/usr/local/bin/$triplet-gcc" || ! chmod 755 "/usr/local/bin/$triplet-gcc"; then
+        broken "cannot write /usr/local/bin/$triplet-gcc"
+    fi
+    for tool in ar ranlib strip nm readelf objdump; do
+        ln -sf "$(command -v "$gnu-$tool")" "/usr/local/bin/$triplet-$tool"
+    done
+    printf 'int wheelhouse_probe(void) { return 42; }\n' >/tmp/probe.c
+    "$triplet-gcc" -shared -fPIC -o /tmp/probe.so /tmp/probe.c 2>/tmp/probe.log ||
+        broken "the cross musl-gcc cannot link a shared object: $(tail -n 3 /tmp/probe.log | tr '\n' ' ')"
+    # Where the target's musl loader looks for libraries (/etc/ld-musl-ARCH.path, else its
+    # defaults), inside TARGET_ROOT: auditwheel finds the libraries to graft there.
+    paths=$(cat "$root"/etc/ld-musl-*.path 2>/dev/null | tr ':\n' '  ')
+    [ -n "$(echo "$paths" | tr -d ' ')" ] || paths="/lib /usr/local/lib /usr/lib"
+    lib_path=
+    for dir in $paths; do lib_path=$lib_path${lib_path:+:}$root$dir; done
+    musl_env="AUDITWHEEL_LD_LIBRARY_PATH=$lib_path
+PKG_CONFIG_SYSROOT_DIR=$root
+PKG_CONFIG_LIBDIR=$root/usr/local/lib/pkgconfig:$root/usr/lib/$triplet/pkgconfig"
+}
+case $triplet in *-musl*) musl_toolchain ;; esac
 
 data=
 for dir in "$root/usr/local/lib/python$version" "$root/usr/lib/python$version"; do
@@ -56,7 +93,11 @@ fi
     echo "CC=$triplet-gcc"
     echo "CXX=$triplet-g++"
     echo "AR=$triplet-ar"
-    echo "PKG_CONFIG_LIBDIR=/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig"
+    if [ -n "$musl_env" ]; then
+        echo "$musl_env"
+    else
+        echo "PKG_CONFIG_LIBDIR=/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig"
+    fi
     echo "PKG_CONFIG_PATH="
     echo "WHEELHOUSE_TARGET_MACHINE=${host#linux-}"
 } >"$env_file"

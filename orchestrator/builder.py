@@ -49,7 +49,14 @@ from orchestrator.buildreqs import (
 )
 from orchestrator.config import TargetConfig
 from orchestrator.crates import CARGO_DIR, CrateError, CrateVendor, cargo_lock_dirs
-from orchestrator.crossbuild import CROSS_ARCHES, BuildModes, Mode, ModeChoice, cross_packages
+from orchestrator.crossbuild import (
+    CROSS_ARCHES,
+    BuildModes,
+    Mode,
+    ModeChoice,
+    cross_triplet,
+    target_cross_packages,
+)
 from orchestrator.dockerfile import (
     CHECK_STAGE_PREFIX,
     CROSS_STAGE_PREFIX,
@@ -70,6 +77,7 @@ from orchestrator.engine import BuildxRequest, BuildxResult, Engine, PlainProgre
 from orchestrator.errors import EngineError
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Artifact, BuildFailure, PackagePlan, TargetBuild, TargetPlan
+from orchestrator.planmodes import RUST, known_cross_problem
 from orchestrator.targets import Target
 from orchestrator.wheelcheck import FAILED as CHECK_FAILED
 from orchestrator.wheelcheck import PASSED as CHECK_PASSED
@@ -520,11 +528,11 @@ class _Graph:
     def _cross_problem(self, node: _Node, *, auto: bool) -> str | None:
         """Why ``node`` is known not to cross-compile; ``None`` when it may."""
         known = self.ctx.knowledge.packages.get(node.package.name)
-        if auto and known is not None and known.emulate_only:
-            notes = f": {known.notes}" if known.notes else ""
-            return f"the knowledge file says its build can only be emulated{notes}"
+        problem = known_cross_problem(known, auto=auto)
+        if problem is not None:
+            return problem
         if node.rust:
-            return "Rust builds are not cross-compiled (no Rust std library for the target)"
+            return RUST
         if node.needs:
             return "a build requirement of it is itself built from source for the target"
         return None
@@ -546,7 +554,7 @@ class _Graph:
             target_id=self.target.id,
             python=self.tcfg.python,
             base_image_digest=self.digest,
-            toolchain_packages=_cross_toolchain(self.tcfg, toolchain),
+            toolchain_packages=target_cross_packages(self.tcfg, toolchain),
             build_requirement_sha256s=tuple(d.sha256 for d in deps),
             tool_requirements=TOOL_REQUIREMENTS,
             templates_sha256=cross_digest(),
@@ -854,12 +862,6 @@ def _spec(  # noqa: PLR0917
     )
 
 
-def _cross_toolchain(tcfg: TargetConfig, toolchain: tuple[str, ...]) -> tuple[str, ...]:
-    """The cross toolchain stage's apt packages: the target's toolchain, for cross builds."""
-    arch = CROSS_ARCHES[tcfg.target.arch]
-    return cross_packages(toolchain, arch, tcfg.target.python_version)
-
-
 def _cross_spec(
     tcfg: TargetConfig,
     crossed: list[_Prepared],
@@ -876,9 +878,9 @@ def _cross_spec(
     )
     return CrossSpec(
         debian_arch=arch.debian,
-        triplet=arch.triplet,
+        triplet=cross_triplet(tcfg),
         host_platform=arch.host_platform,
-        toolchain=_cross_toolchain(tcfg, toolchain),
+        toolchain=target_cross_packages(tcfg, toolchain),
         python_version=tcfg.target.python_version,
         tools=xtools.pins,
         pip_wheel=xtools.pip,

@@ -157,6 +157,9 @@ class UvCompiler:
     def args(self, target: Target, *, binary_only: bool = True) -> list[str]:
         args = [*self.command, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
         args += ["--no-config", *(["--only-binary", ":all:"] if binary_only else [])]
+        # No interpreter of the target's version is needed: without this uv tries to
+        # download one for every call (~15 s of failing retries where it cannot).
+        args += ["--no-python-downloads"]
         args += ["--python-platform", python_platform(target, self.known_platforms)]
         args += ["--python-version", target.python_version]
         if self.index_url:

@@ -18,6 +18,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.config import BUILD_MODES, BuildMode, load_config
 from orchestrator.console import Console
+from orchestrator.crossbuild import host_arch
 from orchestrator.doctor import run_doctor
 from orchestrator.engine import DockerEngine
 from orchestrator.errors import (
@@ -87,6 +88,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (
 RefreshOpt = Annotated[
     bool, typer.Option("--refresh", help="Revalidate every cached index page now.")
 ]
+BuildRefreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refresh",
+        help="Revalidate every cached index page and resolve every build requirement again "
+        "now, instead of reusing a resolution recorded less than build.resolution_ttl "
+        "(default 24 h) ago: picks up a setuptools released since.",
+    ),
+]
+
+
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="How every package for a foreign architecture is built: auto (cross-compile "
+        "Debian targets on the build machine, check on the target, QEMU when that fails), cross, "
+        "or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. Default: auto.",
+    ),
+]
+EmulateOpt = Annotated[
+    list[str] | None,
+    typer.Option("--emulate", help="Build this package under QEMU whatever the mode (repeatable)."),
+]
 
 
 @app.command()
@@ -95,6 +120,8 @@ def plan(
     requirements: RequirementsOpt = None,
     target: TargetOpt = None,
     arch: ArchOpt = None,
+    mode: ModeOpt = None,
+    emulate: EmulateOpt = None,
     as_json: JsonOpt = False,
     refresh: RefreshOpt = False,
 ) -> None:
@@ -102,10 +129,16 @@ def plan(
 
     Reads requirements.txt (pins, hashes, extras, markers, -r/-c) or uv.lock, evaluates
     markers for each target, asks the index (PEP 691) which files exist, and prints a
-    table (or --json). Exit 3 when any package can be neither downloaded nor built.
+    table (or --json). Each build's MODE says how `wheelhouse build` runs it: native,
+    cross (cross-compiled on this machine, QEMU if that fails) or emulate (QEMU), and why
+    when that is not the default; this machine stands for the buildx builder.
+    Exit 3 when any package can be neither downloaded nor built.
     """
     session = Session.open(config, requirements, target or [], arch or [], refresh=refresh)
-    result = session.plan()
+    modes = session.build_modes(
+        build_arch=host_arch(), override=_build_mode(mode), emulate=tuple(emulate or ())
+    )
+    result = session.plan(modes)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -156,23 +189,10 @@ def build(
     keep_context: Annotated[
         bool, typer.Option("--keep-context", help="Keep the buildx context for debugging.")
     ] = False,
-    mode: Annotated[
-        str | None,
-        typer.Option(
-            "--mode",
-            help="How every package for a foreign architecture is built: auto (cross-compile "
-            "Debian targets on this machine, check on the target, QEMU when that fails), cross, "
-            "or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. Default: auto.",
-        ),
-    ] = None,
-    emulate: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--emulate", help="Build this package under QEMU whatever the mode (repeatable)."
-        ),
-    ] = None,
+    mode: ModeOpt = None,
+    emulate: EmulateOpt = None,
     as_json: JsonOpt = False,
-    refresh: RefreshOpt = False,
+    refresh: BuildRefreshOpt = False,
 ) -> None:
     """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
 
@@ -182,6 +202,13 @@ def build(
     and kept in a build cache so nothing is built twice. Each target's
     wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
     is replaced atomically, and only when complete unless --partial.
+
+    Each sdist's build requirements are resolved for the target by uv; the answer is
+    recorded and reused for build.resolution_ttl (default 24 h) by runs with the same
+    requirements, target, index and uv, so a run with nothing changed resolves nothing.
+    A build requirement released meanwhile (a new setuptools) is used once the record
+    expires, or now with --refresh; the build cache is keyed by the exact files.
+
     Exit 4 when a build failed, 5 when --verify failed.
     """
     session = Session.open(
@@ -272,7 +299,9 @@ def doctor(
 ) -> None:
     """Check that Docker, buildx, QEMU and each target's base image are ready.
 
-    Every failed check prints its fix. Exit 6 when any check fails.
+    Also the build platform (the buildx builder's native one) and, for each target that
+    is cross-compiled, its cross image for that platform. Every failed check prints its
+    fix. Exit 6 when any check fails.
     """
     loaded = load_config(config)
     targets = loaded.select_targets(target or [], arch or [])

@@ -27,6 +27,8 @@ BuildMode = Literal["auto", "cross", "emulate"]
 BUILD_MODES: tuple[BuildMode, ...] = ("auto", "cross", "emulate")
 
 DEFAULT_CONFIG = Path("wheelhouse.yaml")
+#: How long a recorded resolution of build requirements is reused (``resolutions``).
+DEFAULT_RESOLUTION_TTL = 24 * 60 * 60
 
 # The one place that lists every key wheelhouse.yaml may hold. A nested dict is a
 # mapping section; a string describes the expected value (used in messages).
@@ -40,6 +42,8 @@ SCHEMA: dict[str, Any] = {
         "force_build": "list of package names",
         "timeout": "seconds per package build",
         "builder": "buildx builder name",
+        "resolution_ttl": "seconds a recorded resolution of build requirements is reused "
+        f"(default {DEFAULT_RESOLUTION_TTL}; 0: resolve them on every run)",
     },
     "targets": [
         {
@@ -51,7 +55,8 @@ SCHEMA: dict[str, Any] = {
             "python": "python command inside the image",
             "build_mode": "auto | cross | emulate (default auto: cross first, QEMU fallback)",
             "cross_image": "the base image for the build machine's platform, same Debian "
-            "suite and Python (cross builds; default: base_image)",
+            "suite and Python (cross builds; default: base_image; a musl target without a "
+            "package manager needs one with the same musl and apt)",
         }
     ],
     "packages": {
@@ -122,6 +127,8 @@ class Config:
     build_timeout: int = 1800
     builder: str | None = None
     packages: Mapping[NormalizedName, PackageConfig] = field(default_factory=dict)
+    #: Seconds a recorded resolution of build requirements is reused; 0: never.
+    resolution_ttl: int = DEFAULT_RESOLUTION_TTL
 
     def target_config(self, target: Target) -> TargetConfig:
         for tc in self.targets:
@@ -205,6 +212,9 @@ def parse_config(data: object, path: Path) -> Config:
         build_timeout=_positive_int(build.get("timeout", 1800), path, "build.timeout"),
         builder=_string(build["builder"], path, "build.builder") if "builder" in build else None,
         packages=packages,
+        resolution_ttl=_seconds(
+            build.get("resolution_ttl", DEFAULT_RESOLUTION_TTL), path, "build.resolution_ttl"
+        ),
     )
 
 
@@ -298,12 +308,15 @@ def _build_mode(
         BuildMode,
         _choice(entry.get("build_mode", "auto"), path, f"{where}.build_mode", BUILD_MODES),
     )
-    if mode == "cross" and (manager != "apt" or target.libc != "manylinux"):
+    apt_glibc = manager == "apt" and target.libc == "manylinux"
+    musl_own = manager == "none" and target.libc == "musllinux" and "cross_image" in entry
+    if mode == "cross" and not (apt_glibc or musl_own):
         raise _field_error(
             path,
             f"{where}.build_mode",
-            f"cross needs a Debian (apt) manylinux target; {target.id} is a "
-            f"{target.libc} target with package_manager {manager}",
+            f"cross needs a Debian (apt) manylinux target, or a musllinux target with "
+            f"package_manager none and a cross_image; {target.id} is a {target.libc} target "
+            f"with package_manager {manager}",
             "use build_mode: auto (it builds targets that cannot be cross-compiled under "
             "QEMU) or emulate",
         )
@@ -402,5 +415,16 @@ def _positive_int(value: object, path: Path, where: str) -> int:
             where,
             f"expected a positive whole number, got {value!r}",
             f"e.g. {where.rsplit('.', 1)[-1]}: 1800",
+        )
+    return value
+
+
+def _seconds(value: object, path: Path, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _field_error(
+            path,
+            where,
+            f"expected a whole number of seconds (0 or more), got {value!r}",
+            f"e.g. {where.rsplit('.', 1)[-1]}: 3600",
         )
     return value

@@ -5,11 +5,20 @@ the compiler natively (a ``FROM --platform=$BUILDPLATFORM`` stage) against the t
 C library, Python sysconfig and headers and ``-dev`` libraries (Debian multiarch), and its
 wheel is then checked on the target (``wheelcheck``) before it may enter the wheelhouse.
 
-Only Debian (apt) glibc targets have a cross path: the cross compiler must come from the
-target's own Debian suite (a newer suite's toolchain builds wheels that fail at import
-with ``__isoc23_sscanf``), so the build-machine image is the same image for the build
-platform (``targets[].cross_image``, by default the base image itself: a multi-platform
-registry image). Alpine (apk) and ``package_manager: none`` targets are emulated.
+Two kinds of target have a cross path:
+
+- Debian (apt) glibc targets: the cross compiler must come from the target's own Debian
+  suite (a newer suite's toolchain builds wheels that fail at import with
+  ``__isoc23_sscanf``), so the build-machine image is the same image for the build
+  platform (``targets[].cross_image``, by default the base image itself: a multi-platform
+  registry image).
+- musl targets without a package manager that carry a musl-gcc toolchain for their own
+  architecture (the Debian-built musl CPython stand-ins for python:3.x-alpine): with a
+  ``cross_image`` of the same Python and musl for the build platform (with apt), Debian's
+  cross gcc links against the target's own musl, found through the target's
+  ``musl-gcc.specs`` (``dockerfiles/cross-python.sh``).
+
+Alpine (apk) targets are emulated: no cross path for them has been tested.
 
 Everything here is pure: which mode a package gets, and which apt packages the cross
 toolchain stage installs.
@@ -43,6 +52,8 @@ class CrossArch:
     triplet: str
     #: ``sysconfig.get_platform()`` on the target (``_PYTHON_HOST_PLATFORM``).
     host_platform: str
+    #: musl's triplet: the target's sysconfig name and its musl-gcc's directory.
+    musl_triplet: str
 
     @property
     def package_suffix(self) -> str:
@@ -53,13 +64,22 @@ class CrossArch:
 CROSS_ARCHES: Mapping[Arch, CrossArch] = MappingProxyType(
     {
         Arch.AARCH64: CrossArch(
-            debian="arm64", triplet="aarch64-linux-gnu", host_platform="linux-aarch64"
+            debian="arm64",
+            triplet="aarch64-linux-gnu",
+            host_platform="linux-aarch64",
+            musl_triplet="aarch64-linux-musl",
         ),
         Arch.X86_64: CrossArch(
-            debian="amd64", triplet="x86_64-linux-gnu", host_platform="linux-x86_64"
+            debian="amd64",
+            triplet="x86_64-linux-gnu",
+            host_platform="linux-x86_64",
+            musl_triplet="x86_64-linux-musl",
         ),
         Arch.ARMV7L: CrossArch(
-            debian="armhf", triplet="arm-linux-gnueabihf", host_platform="linux-armv7l"
+            debian="armhf",
+            triplet="arm-linux-gnueabihf",
+            host_platform="linux-armv7l",
+            musl_triplet="arm-linux-musleabihf",
         ),
     }
 )
@@ -110,13 +130,42 @@ def cross_problem(tcfg: TargetConfig, build_arch: Arch) -> str | None:
     target = tcfg.target
     if tcfg.package_manager == "apk":
         return "no tested cross toolchain for Alpine (apk) targets"
-    if tcfg.package_manager == "none":
-        return "a target without a package manager brings its own (native) compiler"
-    if target.libc != "manylinux":
-        return f"no cross toolchain for {target.libc} targets"
     if target.arch not in CROSS_ARCHES or build_arch not in CROSS_ARCHES:
         return f"no Debian cross toolchain from {build_arch.value} to {target.arch.value}"
+    if tcfg.package_manager == "none":
+        if target.libc != "musllinux":
+            return "a glibc target without a package manager brings its own (native) compiler"
+        if tcfg.cross_image is None or tcfg.cross_image == tcfg.base_image:
+            return (
+                "a musl target without a package manager cross-compiles only with a "
+                "targets[].cross_image: the same Python and musl for the build machine, with apt"
+            )
+        return None
+    if target.libc != "manylinux":
+        return f"no cross toolchain for {target.libc} targets"
     return None
+
+
+def is_musl_cross(tcfg: TargetConfig) -> bool:
+    """A musl target cross-compiled with its own musl-gcc specs (no package manager)."""
+    return tcfg.package_manager == "none" and tcfg.target.libc == "musllinux"
+
+
+def cross_triplet(tcfg: TargetConfig) -> str:
+    """The triplet naming the target's sysconfig data and its cross compiler wrappers."""
+    arch = CROSS_ARCHES[tcfg.target.arch]
+    return arch.musl_triplet if is_musl_cross(tcfg) else arch.triplet
+
+
+def target_cross_packages(tcfg: TargetConfig, packages: Iterable[str]) -> tuple[str, ...]:
+    """The cross toolchain stage's apt packages for a target whose toolchain is ``packages``.
+
+    A musl target's C library, headers and specs come from the target image itself: the
+    stage needs only Debian's cross compiler (gcc and binutils) for the architecture."""
+    arch = CROSS_ARCHES[tcfg.target.arch]
+    if is_musl_cross(tcfg):
+        return (f"gcc-{arch.package_suffix}",)
+    return cross_packages(packages, arch, tcfg.target.python_version)
 
 
 def cross_packages(

@@ -1,7 +1,9 @@
 """``wheelhouse doctor``: can this machine build for the configured targets?
 
 Each check is a small function returning a ``Check``; the engine, the host's
-architecture and the binfmt_misc directory are passed in.
+architecture and the binfmt_misc directory are passed in. The build platform (what runs
+without QEMU, and where cross stages run) is the buildx builder's native one; the host's
+architecture stands in only when the builder cannot say.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.config import TargetConfig
-from orchestrator.engine import HINT_BUILDX, HINT_START_ENGINE, ImageState, hint_qemu
+from orchestrator.crossbuild import cross_problem
+from orchestrator.engine import (
+    HINT_BUILDX,
+    HINT_START_ENGINE,
+    ImageState,
+    PlatformImage,
+    hint_qemu,
+)
 from orchestrator.errors import EngineError, TargetError
 from orchestrator.targets import Arch
 
@@ -38,7 +47,11 @@ class DoctorEngine(Protocol):
 
     def buildx_platforms(self) -> tuple[str, ...]: ...
 
+    def build_arch(self) -> Arch: ...
+
     def image_state(self, image: str) -> ImageState: ...
+
+    def platform_image(self, image: str, platform: str) -> PlatformImage: ...
 
     def run_true(self, image: str, platform: str) -> str | None: ...
 
@@ -73,6 +86,17 @@ def binfmt_registered(arch: Arch, binfmt_dir: Path = BINFMT_DIR) -> bool:
         return False
     flags = next((ln.split(":", 1)[1] for ln in text.splitlines() if ln.startswith("flags:")), "")
     return text.startswith("enabled") and "F" in flags
+
+
+def check_build_platform(engine: DoctorEngine) -> tuple[Check, Arch | None]:
+    """The builder's native platform: it needs no QEMU, and cross stages run on it."""
+    name = "build platform"
+    try:
+        arch = engine.build_arch()
+    except EngineError as exc:
+        return Check(name=name, ok=False, detail=exc.message, fix=exc.hint), None
+    detail = f"{arch.docker_platform} (the buildx builder's native platform)"
+    return Check(name=name, ok=True, detail=detail), arch
 
 
 def host_arch(machine: str | None = None) -> Arch | None:
@@ -137,6 +161,38 @@ def check_base_image(engine: DoctorEngine, tcfg: TargetConfig) -> Check:
     return Check(name=name, ok=True, detail=state)
 
 
+def check_cross_image(engine: DoctorEngine, tcfg: TargetConfig, build_arch: Arch) -> Check:
+    """The image cross stages start from, for the build platform (not the target's)."""
+    image, platform = tcfg.cross_base_image, build_arch.docker_platform
+    name = f"cross image {image} ({tcfg.target.id})"
+    try:
+        found = engine.platform_image(image, platform)
+    except EngineError as exc:
+        return Check(name=name, ok=False, detail=exc.message, fix=exc.hint)
+    if found.state == "present":
+        return Check(name=name, ok=True, detail=f"present for {platform}")
+    if found.state == "pullable":
+        detail = f"not present for {platform}; the registry has it, the first cross build pulls it"
+        return Check(name=name, ok=True, detail=detail)
+    return Check(
+        name=name, ok=False, detail=_no_cross_image(found, platform), fix=_cross_fix(tcfg, platform)
+    )
+
+
+def _no_cross_image(found: PlatformImage, platform: str) -> str:
+    where = f"the local tag holds {found.local_platform}" if found.local_platform else "not present"
+    return f"{where}, and no registry has it for {platform} (the build platform)"
+
+
+def _cross_fix(tcfg: TargetConfig, platform: str) -> str:
+    return (
+        f"set targets[].cross_image to an image for {platform} with the same Python and C "
+        f"library (Debian suite, musl) as {tcfg.base_image} (build or load it; from a "
+        f"registry: `docker pull --platform {platform} IMAGE` then `docker tag`), or "
+        "build_mode: emulate (QEMU only)"
+    )
+
+
 def run_doctor(
     engine: DoctorEngine,
     targets: Sequence[TargetConfig],
@@ -149,12 +205,34 @@ def run_doctor(
     if not first.ok:
         return [first]
     checks = [first, check_buildx(engine)]
-    images = {tc.base_image: check_base_image(engine, tc) for tc in targets}
     native = host_arch(machine)
+    if checks[-1].ok:
+        build, arch = check_build_platform(engine)
+        checks.append(build)
+        native = arch or native
+    images = {tc.base_image: check_base_image(engine, tc) for tc in targets}
     for arch in dict.fromkeys(tc.target.arch for tc in targets):
         probe = _present_image(arch, targets, images)
         checks.append(check_platform(engine, arch, native, binfmt_dir, probe))
-    return [*checks, *images.values()]
+    return [*checks, *images.values(), *_cross_images(engine, targets, native)]
+
+
+def _cross_images(
+    engine: DoctorEngine, targets: Sequence[TargetConfig], build_arch: Arch | None
+) -> list[Check]:
+    """One check per cross image of the targets whose builds run cross stages (in ``auto``
+    or ``cross``: a foreign target with a cross path, ``crossbuild.cross_problem``)."""
+    if build_arch is None:
+        return []
+    crossed = [
+        tc
+        for tc in targets
+        if tc.target.arch is not build_arch
+        and tc.build_mode != "emulate"
+        and cross_problem(tc, build_arch) is None
+    ]
+    checks = {tc.cross_base_image: check_cross_image(engine, tc, build_arch) for tc in crossed}
+    return list(checks.values())
 
 
 def _present_image(

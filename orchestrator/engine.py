@@ -21,7 +21,8 @@ from typing import Any, Literal, Protocol, Self
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
 
-from orchestrator.errors import EngineError
+from orchestrator.errors import EngineError, TargetError
+from orchestrator.targets import Arch
 
 LineCallback = Callable[[str], None]
 
@@ -87,6 +88,16 @@ class Engine(Protocol):
 
 
 ImageState = Literal["present", "pullable", "missing"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformImage:
+    """Whether an image can be had for one platform (``DockerEngine.platform_image``)."""
+
+    #: ``present``: the local tag holds that platform; ``pullable``: the registry has it.
+    state: ImageState
+    #: The platform the local tag holds (the classic image store keeps one per tag), if any.
+    local_platform: str | None = None
 
 
 class Process(Protocol):
@@ -205,6 +216,28 @@ class DockerEngine:
             return "missing"
         return "pullable"
 
+    def platform_image(self, image: str, platform: str) -> PlatformImage:
+        """``image`` for ``platform``: in the local store, in the registry, or missing.
+        Never downloads (the registry is asked for its manifest list only)."""
+        found = self.image_id(image)
+        local = found[1] if found is not None else None
+        if local is not None and _same_platform(local, platform):
+            return PlatformImage(state="present", local_platform=local)
+        offered = self._registry_platforms(image)
+        # A registry that lists no platforms serves one image: pulling will tell.
+        pullable = offered is not None and (
+            not offered or any(_same_platform(p, platform) for p in offered)
+        )
+        return PlatformImage(state="pullable" if pullable else "missing", local_platform=local)
+
+    def _registry_platforms(self, image: str) -> tuple[str, ...] | None:
+        """The platforms the registry offers for ``image``; ``None``: it does not know it."""
+        try:
+            found = self.client.api.inspect_distribution(image)
+        except (docker.errors.DockerException, OSError):
+            return None
+        return tuple(_registry_platform(p) for p in found.get("Platforms") or ())
+
     def run_true(self, image: str, platform: str) -> str | None:
         """Run ``true`` in ``image`` for ``platform``; ``None`` if it ran, else the error."""
         try:
@@ -236,17 +269,45 @@ class DockerEngine:
             raise EngineError(f"docker buildx is not available: {out.strip()}", hint=HINT_BUILDX)
         return match.group(1)
 
-    def buildx_platforms(self) -> tuple[str, ...]:
-        """Platforms the builder lists (``docker buildx inspect``)."""
-        args = [self.docker_cli, "buildx", "inspect"]
+    def buildx_platforms(self, *, bootstrap: bool = False) -> tuple[str, ...]:
+        """Platforms the builder lists (``docker buildx inspect``), its native one first;
+        ``bootstrap`` starts a builder that is not running (a stopped one lists none)."""
+        args = [self.docker_cli, "buildx", "inspect", *(["--bootstrap"] if bootstrap else [])]
         if self.builder:
             args.append(self.builder)
         code, out = self._run(args)
         if code != 0:
-            raise _classify(out, None) or EngineError(
-                f"docker buildx inspect failed: {out.strip()}", hint=HINT_BUILDX
-            )
+            raise _classify(out, None) or self._inspect_error(out)
         return parse_platforms(out)
+
+    def build_arch(self) -> Arch:
+        """The architecture the builder runs cross stages on (BuildKit's ``$BUILDPLATFORM``):
+        its native platform, the first one ``docker buildx inspect`` lists."""
+        platforms = self.buildx_platforms(bootstrap=True)
+        who = f"buildx builder {self.builder}" if self.builder else "the default buildx builder"
+        if not platforms:
+            raise EngineError(
+                f"{who} lists no platforms (`docker buildx inspect --bootstrap`)",
+                hint="check the builder's nodes: `docker buildx ls`",
+            )
+        arch = _platform_arch(platforms[0])
+        if arch is None:
+            raise EngineError(
+                f"{who} runs on {platforms[0]}, an architecture wheelhouse cannot build on",
+                hint="use a builder whose first platform is linux/amd64 or linux/arm64 "
+                "(--builder, or build.builder in wheelhouse.yaml)",
+            )
+        return arch
+
+    def _inspect_error(self, output: str) -> EngineError:
+        message = f"`docker buildx inspect` failed: {_last_error_line(output)}"
+        if self.builder is None:
+            return EngineError(message, hint=HINT_BUILDX)
+        return EngineError(
+            message,
+            hint=f"check the builder name `{self.builder}` (`docker buildx ls` lists them), or "
+            "drop --builder / build.builder to use docker's current builder",
+        )
 
     def buildx_args(self, request: BuildxRequest) -> list[str]:
         args = [self.docker_cli, "buildx", "build", "--platform", request.platform]
@@ -364,7 +425,8 @@ def _classify(output: str, platform: str | None) -> EngineError | None:
 
 def _last_error_line(output: str) -> str:
     lines = [line for line in output.splitlines() if "ERROR" in line or "error" in line]
-    return (lines[-1] if lines else output.strip().splitlines()[-1:] or [""])[0].strip()
+    lines = lines or output.strip().splitlines() or [""]
+    return lines[-1].strip()
 
 
 def parse_platforms(inspect_output: str) -> tuple[str, ...]:
@@ -375,6 +437,24 @@ def parse_platforms(inspect_output: str) -> tuple[str, ...]:
             items = line.split(":", 1)[1].split(",")
             found += [i.strip().rstrip("*").strip() for i in items if i.strip()]
     return tuple(dict.fromkeys(found))
+
+
+def _platform_arch(platform: str) -> Arch | None:
+    """``linux/amd64``, ``linux/arm64/v8``, ``linux/arm/v7`` -> the Arch; ``None``: unknown."""
+    for text in (platform, "/".join(platform.split("/")[:2])):
+        try:
+            return Arch.parse(text)
+        except TargetError:
+            continue
+    return None
+
+
+def _registry_platform(entry: Mapping[str, Any]) -> str:
+    """``{"os": "linux", "architecture": "arm64", "variant": "v8"}`` -> ``linux/arm64/v8``."""
+    parts = [str(entry.get("os", "linux")), str(entry.get("architecture", ""))]
+    if entry.get("variant"):
+        parts.append(str(entry["variant"]))
+    return "/".join(parts)
 
 
 def _image_platform(attrs: Mapping[str, Any]) -> str:

@@ -16,6 +16,8 @@ from packaging.version import Version
 from orchestrator.targets import Target
 
 Action = Literal["download", "build", "error"]
+#: How a wheel is built: on a machine of its own architecture, cross-compiled, or emulated.
+BuildModeName = Literal["native", "cross", "emulate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +92,13 @@ class PackagePlan:
     reason: str = ""
     #: System packages the build needs (filled from the knowledge file for builds).
     system_packages: tuple[str, ...] = ()
+    #: How a build will run on its target (``None`` for downloads and errors).
+    build_mode: BuildModeName | None = None
+    #: A failed cross build (or target check) is built again under QEMU (``auto``).
+    qemu_fallback: bool = False
+    #: Why ``build_mode`` when it is not the default (``native`` on the build machine's own
+    #: architecture, ``cross`` with the QEMU fallback elsewhere); ``None`` for the default.
+    build_mode_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +110,9 @@ class PackagePlan:
             "sha256": self.sha256,
             "reason": self.reason,
             "system_packages": list(self.system_packages),
+            "build_mode": self.build_mode,
+            "qemu_fallback": self.qemu_fallback,
+            "build_mode_reason": self.build_mode_reason,
         }
 
 
@@ -139,7 +151,6 @@ class Plan:
 
 
 Origin = Literal["pypi", "built"]
-BuildModeName = Literal["native", "cross", "emulate"]
 
 
 @dataclass(frozen=True, kw_only=True)

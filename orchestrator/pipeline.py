@@ -18,14 +18,20 @@ from orchestrator.builder import ProgressEvent, build_target
 from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.collect import WheelhouseResult, collect_wheelhouse
 from orchestrator.config import BuildMode, TargetConfig
-from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import Downloader
+from orchestrator.downloads import Downloader, FileStore
 from orchestrator.engine import DockerEngine
 from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
 from orchestrator.index import IndexConfig
 from orchestrator.model import Plan, TargetBuild, TargetPlan
+from orchestrator.resolutions import (
+    RememberedResolver,
+    ResolutionRecords,
+    ResolverSettings,
+    resolver_description,
+)
 from orchestrator.session import Session
 from orchestrator.targets import Target
+from orchestrator.uv import uv_version
 from orchestrator.verify import VerifyReport, verify_wheelhouse
 
 
@@ -69,19 +75,22 @@ OnEvent = Callable[[ProgressEvent], None]
 
 
 def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEvent) -> BuildRun:
-    plan, index = session.plan_with_index()
     engine = DockerEngine(builder=options.builder or session.config.builder)
     engine.ping()
-    resolve = _build_requirements_resolver(session, index)
+    # Cross stages run on the builder's native platform, which need not be this machine's.
+    modes = session.build_modes(
+        build_arch=engine.build_arch(), override=options.mode, emulate=options.emulate
+    )
+    plan, index = session.plan_with_index(modes)
     builds: list[TargetBuild] = []
     wheelhouses: dict[str, WheelhouseResult] = {}
     unpublished: dict[str, str] = {}
-    modes = BuildModes.from_config(session.config, override=options.mode, emulate=options.emulate)
     no_import = frozenset(n for n, p in session.config.packages.items() if not p.verify_import)
     with (
         Downloader.for_cache(session.cache_dir) as downloader,
         _work_dir(session.cache_dir) as work,
     ):
+        resolve = _build_requirements_resolver(session, index, downloader.store)
         for tp in plan.targets:
             tcfg = session.target_config(tp.target)
             say(f"[{tp.target.id}] {_counts(tp)}; building in {tcfg.base_image}")
@@ -102,6 +111,7 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
                 no_import=no_import,
             )
             builds.append(build)
+            _say_reused(session, tp.target, resolve, say)
             _publish(
                 session,
                 tp,
@@ -172,8 +182,9 @@ def _publish(
 
 
 def _build_requirements_resolver(
-    session: Session, index: IndexConfig
-) -> Callable[[Sequence[str], Target], ResolvedWheels]:
+    session: Session, index: IndexConfig, files: FileStore
+) -> RememberedResolver:
+    """uv and the index, behind the record of their earlier answers (``resolutions``)."""
     compiler = UvCompiler(index_url=index.index_url, extra_index_urls=index.extra_index_urls)
     fetch = session.index_client(index).get_projects_sync
 
@@ -187,7 +198,42 @@ def _build_requirements_resolver(
             system_packages=session.system_packages,
         )
 
-    return resolve
+    settings = ResolverSettings.of(
+        index_url=index.index_url,
+        extra_index_urls=index.extra_index_urls,
+        force_build=session.force_build,
+        environ=os.environ,
+        resolver=resolver_description(uv_version(compiler.command)),
+    )
+    return RememberedResolver(
+        resolve,
+        records=ResolutionRecords.for_cache(session.cache_dir, ttl=session.config.resolution_ttl),
+        settings=settings,
+        files=files,
+        system_packages=session.system_packages,
+        refresh=session.refresh,
+    )
+
+
+def _say_reused(session: Session, target: Target, resolve: RememberedResolver, say: Say) -> None:
+    """How many of the target's resolutions of build requirements came from the record."""
+    reused, resolved = resolve.reused, resolve.resolved
+    resolve.reused = resolve.resolved = 0
+    if not reused:
+        return
+    ttl = _duration(session.config.resolution_ttl)
+    when = "in this run (--refresh)" if session.refresh else f"less than {ttl} ago"
+    again = "" if session.refresh else " (--refresh resolves them again)"
+    say(
+        f"[{target.id}] build requirements: {reused} of {reused + resolved} resolution(s) "
+        f"recorded {when}, reused{again}"
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 def _counts(tp: TargetPlan) -> str:

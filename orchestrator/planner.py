@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -21,12 +21,15 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from orchestrator.crossbuild import ModeChoice
 from orchestrator.filenames import version_text
 from orchestrator.model import PackagePlan, Pin, ProjectPage, ReleaseFile, TargetPlan
 from orchestrator.targets import Target
 
 #: Maps a package name to the system packages its build needs on a target.
 SystemPackagesFor = Callable[[NormalizedName, Target], tuple[str, ...]]
+#: Maps a package name to how its build runs on a target (``planmodes.plan_modes``).
+ModeFor = Callable[[NormalizedName, Target], ModeChoice]
 
 
 def _no_system_packages(_name: NormalizedName, _target: Target) -> tuple[str, ...]:
@@ -45,13 +48,41 @@ def plan_target(
     projects: Mapping[NormalizedName, ProjectPage | None],
     *,
     system_packages: SystemPackagesFor = _no_system_packages,
+    build_mode: ModeFor | None = None,
 ) -> TargetPlan:
-    """Plan every pin for ``target``; ``projects`` holds the index pages of pins without files."""
+    """Plan every pin for ``target``; ``projects`` holds the index pages of pins without files.
+    With ``build_mode``, each build says how it will run (else its mode is left ``None``)."""
     packages = [
         _plan_pin(target, pin, projects.get(pin.name), system_packages)
         for pin in sorted(pins, key=lambda p: p.name)
     ]
+    if build_mode is not None:
+        packages = [
+            _with_mode(p, build_mode(p.name, target)) if p.action == "build" else p
+            for p in packages
+        ]
     return TargetPlan(target=target, packages=tuple(packages))
+
+
+def _with_mode(package: PackagePlan, choice: ModeChoice) -> PackagePlan:
+    return replace(
+        package,
+        build_mode=choice.mode,
+        qemu_fallback=choice.fallback,
+        build_mode_reason=_mode_reason(choice),
+    )
+
+
+def _mode_reason(choice: ModeChoice) -> str | None:
+    """Who or what asked for the mode; ``None`` for the default (native on the build
+    machine's architecture, cross with the QEMU fallback elsewhere)."""
+    if choice.impossible is not None:
+        return f"{choice.impossible}: the build will fail"
+    if choice.mode == "native" or choice.fallback:
+        return None
+    if choice.mode == "cross":
+        return f"{choice.reason}: no QEMU fallback"
+    return choice.reason
 
 
 def _plan_pin(

@@ -20,7 +20,7 @@ from orchestrator import uvlock
 from orchestrator.config import Config, TargetConfig
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Pin, Plan, ProjectPage, TargetPlan
-from orchestrator.planner import SystemPackagesFor, only_releases, plan_target
+from orchestrator.planner import ModeFor, SystemPackagesFor, only_releases, plan_target
 from orchestrator.targets import Target
 
 
@@ -144,9 +144,10 @@ def plan_all(
     *,
     fetch_projects: FetchProjects,
     system_packages: SystemPackagesFor,
+    build_mode: ModeFor | None = None,
 ) -> Plan:
     """Fetch each project page once for every target (only the pinned releases of it),
-    then plan each target."""
+    then plan each target (``build_mode``: how each build runs, see ``plan_target``)."""
     names = sorted({p.name for pins in inputs.pins.values() for p in pins if _needs_page(p)})
     versions: dict[NormalizedName, set[Version]] = {}
     for pin in (p for pins in inputs.pins.values() for p in pins if _needs_page(p)):
@@ -155,7 +156,7 @@ def plan_all(
     fetched = fetch_projects(names, versions=versions) if names else {}
     pages = {name: only_releases(page, versions.get(name, ())) for name, page in fetched.items()}
     targets: list[TargetPlan] = [
-        plan_target(target, pins, pages, system_packages=system_packages)
+        plan_target(target, pins, pages, system_packages=system_packages, build_mode=build_mode)
         for target, pins in inputs.pins.items()
     ]
     return Plan(targets=tuple(targets), warnings=inputs.warnings)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from orchestrator.model import PackagePlan, Plan, TargetPlan
 
 _ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR"}
+#: PACKAGE, VERSION, ACTION, MODE, then the free text of FILE / REASON.
+_Row = tuple[str, str, str, str, str]
 
 
 def plan_table(plan: Plan, *, images: dict[str, str] | None = None) -> str:
@@ -18,7 +20,7 @@ def plan_table(plan: Plan, *, images: dict[str, str] | None = None) -> str:
 
 def _target_table(tp: TargetPlan, image: str | None) -> str:
     header = tp.target.id + (f"  (builds in {image})" if image else "")
-    rows = [("PACKAGE", "VERSION", "ACTION", "FILE / REASON")]
+    rows: list[_Row] = [("PACKAGE", "VERSION", "ACTION", "MODE", "FILE / REASON")]
     for pkg in tp.packages:
         rows.extend(_rows(pkg))
     counts = tp.counts
@@ -29,24 +31,30 @@ def _target_table(tp: TargetPlan, image: str | None) -> str:
     return "\n".join([header, *_columns(rows), summary])
 
 
-def _rows(pkg: PackagePlan) -> list[tuple[str, str, str, str]]:
+def _rows(pkg: PackagePlan) -> list[_Row]:
     detail = pkg.file or pkg.reason
-    rows: list[tuple[str, str, str, str]] = [
-        (pkg.name, pkg.version, _ACTION_WORD[pkg.action], detail)
+    rows: list[_Row] = [
+        (pkg.name, pkg.version, _ACTION_WORD[pkg.action], pkg.build_mode or "", detail)
     ]
     if pkg.action == "download" and pkg.reason:  # a yanked release: say so, as pip warns
-        rows.append(("", "", "", f"note: {pkg.reason}"))
+        rows.append(_more(f"note: {pkg.reason}"))
     if pkg.action == "build":
-        rows.append(("", "", "", f"why: {pkg.reason}"))
+        rows.append(_more(f"why: {pkg.reason}"))
+        if pkg.build_mode_reason:
+            rows.append(_more(f"mode: {pkg.build_mode_reason}"))
         if pkg.system_packages:
-            rows.append(("", "", "", f"system packages: {' '.join(pkg.system_packages)}"))
+            rows.append(_more(f"system packages: {' '.join(pkg.system_packages)}"))
     return rows
 
 
-def _columns(rows: Sequence[tuple[str, str, str, str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+def _more(text: str) -> _Row:
+    return ("", "", "", "", text)
+
+
+def _columns(rows: Sequence[_Row]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return [
-        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
         for row in rows
     ]
 

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from orchestrator import planning
-from orchestrator.config import Config, TargetConfig, load_config
+from orchestrator.config import BuildMode, Config, TargetConfig, load_config
+from orchestrator.crossbuild import BuildModes
 from orchestrator.httpcache import HttpCache
 from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Plan
 from orchestrator.paths import default_cache_dir
+from orchestrator.planmodes import plan_modes
 from orchestrator.render import plan_table
 from orchestrator.resolve import UvResolver
-from orchestrator.targets import Target
+from orchestrator.targets import Arch, Target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,11 +68,20 @@ class Session:
     def force_build(self) -> frozenset[str]:
         return frozenset(self.config.force_build | self.extra_force_build)
 
-    def plan(self) -> Plan:
-        return self.plan_with_index()[0]
+    def build_modes(
+        self, *, build_arch: Arch, override: BuildMode | None = None, emulate: Sequence[str] = ()
+    ) -> BuildModes:
+        """wheelhouse.yaml's build modes with ``--mode`` and ``--emulate`` on top, for cross
+        stages running on ``build_arch`` (the buildx builder's native platform)."""
+        modes = BuildModes.from_config(self.config, override=override, emulate=emulate)
+        return replace(modes, build_arch=build_arch)
 
-    def plan_with_index(self) -> tuple[Plan, IndexConfig]:
-        """The plan, and the index settings it was made with (builds resolve against them)."""
+    def plan(self, modes: BuildModes | None = None) -> Plan:
+        return self.plan_with_index(modes)[0]
+
+    def plan_with_index(self, modes: BuildModes | None = None) -> tuple[Plan, IndexConfig]:
+        """The plan, and the index settings it was made with (builds resolve against them).
+        With ``modes``, each build says how it will run."""
         if planning.is_uv_lock(self.requirements):
             inputs = planning.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
@@ -91,6 +102,9 @@ class Session:
             inputs,
             fetch_projects=self.index_client(index).get_projects_sync,
             system_packages=self.system_packages,
+            build_mode=(
+                plan_modes(modes, self.knowledge, self.target_config) if modes is not None else None
+            ),
         )
         return plan, index
 

@@ -83,6 +83,13 @@ def run_help(args: Sequence[str]) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
+def uv_version(command: Sequence[str], run: HelpRunner = run_help) -> str:
+    """``uv --version`` (``uv 0.13.9``): recorded resolutions are keyed by it, as another uv
+    may resolve otherwise. A uv that cannot tell is ``uv (version unknown)``."""
+    code, out = run([*command, "--version"])
+    return out.strip() if code == 0 and out.strip() else "uv (version unknown)"
+
+
 def known_platforms_of(command: Sequence[str], run: HelpRunner = run_help) -> frozenset[str]:
     """Ask ``command`` (uv) which platforms it knows."""
     code, out = run([*command, "pip", "compile", "--help"])

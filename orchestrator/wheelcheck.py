@@ -75,6 +75,8 @@ _IMPORT_SNIPPET = (
     f"print({_MARKER!r} + json.dumps(result), flush=True)\n"
 )
 _DEFAULT_LIB_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
+#: musl's loader without an /etc/ld-musl-<arch>.path (musl's ldso/dynlink.c).
+_MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
 _BIN_DIRS = ("/usr/local/bin", "/usr/bin", "/bin")
 _BINDINGS = ("STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE")
 _MAX_LINKS = 40
@@ -169,6 +171,17 @@ class Root:
             elif line:
                 dirs.append(line)
         return dirs
+
+    def ld_musl_path_dirs(self) -> list[str] | None:
+        """The directories musl's loader searches (``/etc/ld-musl-<arch>.path``, split on
+        colons and newlines, else musl's defaults); ``None`` on a target without musl."""
+        etc = self.host("/etc")
+        paths = sorted(etc.glob("ld-musl-*.path"))
+        if paths:
+            text = paths[0].read_text(encoding="utf-8", errors="replace")
+            return [d for d in text.replace("\n", ":").split(":") if d.strip()]
+        musl = any(any(self.host(d).glob("ld-musl-*.so.1")) for d in ("/lib", "/usr/lib"))
+        return list(_MUSL_DEFAULT_DIRS) if musl else None
 
 
 # --- ELF symbols ----------------------------------------------------------------------------
@@ -297,7 +310,10 @@ class Libraries:
 
     def __init__(self, root: Root) -> None:
         self.root = root
-        self.system_dirs = [*root.ld_so_conf_dirs(), *_DEFAULT_LIB_DIRS]
+        # musl's loader first: on a musl target built from a glibc distribution (Debian's
+        # musl), ld.so.conf lists glibc builds of the same libraries.
+        musl = root.ld_musl_path_dirs() or []
+        self.system_dirs = [*musl, *root.ld_so_conf_dirs(), *_DEFAULT_LIB_DIRS]
         self.cache: dict[Path, Elf | None] = {}
 
     def elf(self, host_path: Path) -> Elf | None:

@@ -2,7 +2,7 @@
 """amd64 native vs arm64 cross-compiled vs arm64 under QEMU: build times of real sdists.
 
 Usage: .venv/bin/python scripts/bench_cross.py [--packages cffi crcmod psutil netifaces]
-       [--repeat N] [--modes native cross emulate]
+       [--repeat N] [--modes native cross emulate] [--libc glibc|musl]
 
 Each package is built alone (one buildx run each, so packages do not compete for the CPU)
 with the real builder and a fresh wheelhouse cache, so nothing comes from wheelhouse's build
@@ -13,159 +13,23 @@ also the native symbol check); a cross-built wheel's check on the target under Q
 apart (``check``). Every cross-built wheel must pass that check (no QEMU fallback), or the
 bench stops. cffi and psutil have aarch64 wheels on PyPI and are forced from source. The
 knowledge file is left out, so every build of a mode shares one toolchain stage with the
-integration tests (python3-dev, libffi-dev). Needs the engine, the local test images
-(`make setup`) and PyPI.
+integration tests (python3-dev, libffi-dev). ``--libc musl`` builds for the musl CPython
+3.13 images instead (musllinux_1_2; their cross builds use the amd64 image as cross_image).
+Needs the engine, the local test images (`make setup`) and PyPI.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-from packaging.version import Version
+from benchlib import CROSS, EMULATE, LIBCS, NATIVE, VERSIONS, WARM_UP, Bench, Timing, measure
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import build_target
-from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
-from orchestrator.config import BuildMode, TargetConfig
-from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import Downloader
-from orchestrator.engine import DockerEngine
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import Knowledge
-from orchestrator.model import Artifact, Pin, TargetPlan
-from orchestrator.planner import plan_target
-from orchestrator.targets import Target
 
-IMAGES = {
-    "amd64": "wheelhouse-test/python:3.11-bookworm-amd64",
-    "arm64": "wheelhouse-test/python:3.11-bookworm-arm64",
-}
-#: column -> (architecture, build mode)
-MODES: dict[str, tuple[str, BuildMode]] = {
-    "native": ("amd64", "auto"),
-    "cross": ("arm64", "cross"),
-    "emulate": ("arm64", "emulate"),
-}
-TARGETS = {"amd64": "cp311-manylinux_2_36_x86_64", "arm64": "cp311-manylinux_2_36_aarch64"}
-VERSIONS = {
-    "cffi": "1.17.1",
-    "crcmod": "1.7",
-    "psutil": "6.1.1",
-    "netifaces": "0.11.0",
-    "docopt": "0.6.2",
-}
-#: Built from source even where PyPI has a wheel for the target.
-FORCED = {"cffi", "psutil"}
-SYSTEM_PACKAGES = ("python3-dev", "libffi-dev")
-WARM_UP = "docopt"
-
-
-@dataclass(frozen=True)
-class Timing:
-    stage: float
-    wall: float
-    check: float | None = None
-
-
-class Bench:
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.engine = DockerEngine()
-        self.index = IndexClient(IndexConfig(), cache=None)
-        self.compiler = UvCompiler()
-        self.runs = 0
-
-    def resolve(self, requirements: Sequence[str], target: Target) -> ResolvedWheels:
-        return resolve_wheels(
-            requirements,
-            target,
-            compile_for=self.compiler,
-            fetch_projects=self.index.get_projects_sync,
-        )
-
-    def plan(self, target: Target, name: str) -> TargetPlan:
-        pin = Pin(
-            name=canonicalize_name(name),
-            version=Version(VERSIONS[name]),
-            force_build=name in FORCED,
-        )
-        return plan_target(target, [pin], self.index.get_projects_sync([pin.name]))
-
-    def build(self, column: str, name: str) -> Timing:
-        """One package, one buildx run, a fresh wheelhouse cache (BuildKit's is kept)."""
-        arch, mode = MODES[column]
-        target = Target.parse(TARGETS[arch])
-        tcfg = TargetConfig(
-            target=target,
-            base_image=IMAGES[arch],
-            runtime_image=IMAGES[arch],
-            package_manager="apt",
-            system_packages=SYSTEM_PACKAGES,
-            cross_image=IMAGES["amd64"],
-        )
-        self.runs += 1
-        cache = self.work / f"run-{self.runs}"
-        start = time.monotonic()
-        built = build_target(
-            self.plan(target, name),
-            tcfg,
-            engine=self.engine,
-            downloader=Downloader.for_cache(self.work / "files"),
-            cache=BuildCache.for_cache(cache),
-            resolve=self.resolve,
-            workdir=cache / "work",
-            log_dir=cache / "logs",
-            modes=BuildModes(override=mode),
-            knowledge=Knowledge(),
-        )
-        wall = time.monotonic() - start
-        if built.failures:
-            failure = built.failures[0]
-            sys.exit(f"{column} {name}: {failure.reason}\n{failure.log_tail}")
-        artifact = _built(built.artifacts)
-        expected = {"native": "native", "cross": "cross", "emulate": "emulate"}[column]
-        if artifact.build_mode != expected or artifact.fallback_reason:
-            sys.exit(f"{column} {name}: built {artifact.build_mode} ({artifact.fallback_reason})")
-        assert artifact.build_seconds is not None
-        return Timing(stage=artifact.build_seconds, wall=wall, check=artifact.check_seconds)
-
-
-def _built(artifacts: Sequence[Artifact]) -> Artifact:
-    (artifact,) = [a for a in artifacts if a.origin == "built" and not a.cached]
-    return artifact
-
-
-def median(timings: list[Timing]) -> Timing:
-    checks = [t.check for t in timings if t.check is not None]
-    return Timing(
-        stage=statistics.median(t.stage for t in timings),
-        wall=statistics.median(t.wall for t in timings),
-        check=statistics.median(checks) if checks else None,
-    )
-
-
-def measure(
-    bench: Bench, columns: Sequence[str], packages: Sequence[str], repeat: int
-) -> dict[tuple[str, str], Timing]:
-    results: dict[tuple[str, str], Timing] = {}
-    for column in columns:
-        print(f"[bench] {column}: warm-up ({WARM_UP}: toolchain and tools into BuildKit's cache)")
-        bench.build(column, WARM_UP)
-        for name in packages:
-            timings = [bench.build(column, name) for _ in range(repeat)]
-            results[column, name] = median(timings)
-            found = results[column, name]
-            check = f", check on the target {found.check:.1f}s" if found.check else ""
-            print(f"[bench] {column} {name}: {found.stage:.1f}s stage{check}", flush=True)
-    return results
+COLUMNS = {"native": NATIVE, "cross": CROSS, "emulate": EMULATE}
 
 
 def _seconds(value: float | None) -> str:
@@ -186,7 +50,7 @@ def table(results: dict[tuple[str, str], Timing], packages: Sequence[str]) -> st
     sums: dict[str, float] = {}
     for name in [*packages, "total"]:
         row = {}
-        for column in MODES:
+        for column in COLUMNS:
             if name == "total":
                 row[column] = sums.get(column)
                 continue
@@ -216,11 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=["cffi", "crcmod", "psutil", "netifaces"],
         choices=[v for v in VERSIONS if v != WARM_UP],
     )
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--modes", nargs="+", default=list(COLUMNS), choices=list(COLUMNS))
     parser.add_argument("--repeat", type=int, default=1, help="runs per package (median)")
+    parser.add_argument(
+        "--libc", default="glibc", choices=list(LIBCS), help="the Debian or the musl test images"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="wheelhouse-bench-cross-") as work:
-        results = measure(Bench(Path(work)), args.modes, args.packages, args.repeat)
+        bench = Bench(Path(work), COLUMNS, knowledge=Knowledge(), images=LIBCS[args.libc])
+        results = measure(bench.build, args.modes, args.packages, args.repeat)
     print(table(results, args.packages))
     return 0
 

@@ -10,7 +10,10 @@ asserts on this one run instead of building again.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -242,3 +245,68 @@ def ready_engine() -> DockerEngine:
 @pytest.fixture(scope="session")
 def shared_builds(tmp_path_factory: pytest.TempPathFactory) -> SetBuilder:
     return SetBuilder(tmp_path_factory)
+
+
+# --- reading built wheels: file lists and undefined symbols ---------------------------------------
+
+UNDEFINED = """
+import json, sys, tempfile
+from pathlib import Path
+sys.path[:0] = [sys.argv[1], "/check"]
+import wheelcheck
+found = {}
+for wheel in map(Path, sys.argv[2:]):
+    with tempfile.TemporaryDirectory() as temp:
+        site = Path(temp)
+        objects = wheelcheck.elf_objects(site, wheelcheck.unpack([wheel], site))
+        found[wheel.name] = {
+            p.relative_to(site).as_posix(): sorted(
+                wheelcheck.symbol_text(s) for s in wheelcheck.Elf.read(p).undefined
+            )
+            for p in objects
+        }
+print(json.dumps(found))
+"""
+
+
+class WheelReader:
+    """What cross and QEMU builds are compared by: members and undefined symbols."""
+
+    @staticmethod
+    def members(wheel: Path) -> list[str]:
+        with zipfile.ZipFile(wheel) as archive:
+            return sorted(archive.namelist())
+
+    @staticmethod
+    def undefined_symbols(wheels: Sequence[Path], cache: Path) -> dict[str, dict[str, list[str]]]:
+        """Undefined dynamic symbols per ELF object of each wheel, read with wheelcheck and
+        the pyelftools wheel a cross build downloaded into ``cache``, natively in the amd64
+        test image (only ELF files are read: glibc or musl wheels alike)."""
+        (elftools,) = sorted(cache.glob("files/*/pyelftools-*.whl"))[-1:]
+        args = ["docker", "run", "--rm", "--network=none", "--platform", "linux/amd64"]
+        args += ["-v", f"{elftools}:/elftools.whl:ro", "-v", f"{REPO / 'orchestrator'}:/check:ro"]
+        mounts = []
+        for index, wheel in enumerate(wheels):
+            args += ["-v", f"{wheel}:/w/{index}/{wheel.name}:ro"]
+            mounts.append(f"/w/{index}/{wheel.name}")
+        args += [TEST_IMAGES["amd64"], "python3", "-c", UNDEFINED, "/elftools.whl", *mounts]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        result: dict[str, dict[str, list[str]]] = json.loads(done.stdout)
+        return result
+
+    def assert_same_builds(self, pairs: Sequence[tuple[Path, Path]], cache: Path) -> None:
+        """Each (cross, emulated) pair: the same wheel name, files and undefined symbols."""
+        for crossed, emulated in pairs:
+            assert crossed.name == emulated.name
+            assert self.members(crossed) == self.members(emulated), crossed.name
+        found = self.undefined_symbols([c for c, _ in pairs], cache)
+        expected = self.undefined_symbols([e for _, e in pairs], cache)
+        assert found.keys() == expected.keys()
+        for wheel in found:
+            assert found[wheel] == expected[wheel], wheel
+
+
+@pytest.fixture(scope="session")
+def wheel_reader() -> WheelReader:
+    return WheelReader()

@@ -2,12 +2,11 @@
 
 One ``build_target`` in ``auto`` mode cross-compiles cffi (forced from source), crcmod,
 psutil (forced), netifaces and docopt (pure) for the arm64 bookworm test target on this
-machine, checks each wheel on the target under QEMU and stores it. cffi's and crcmod's
-wheels are compared with the QEMU-built ones of test_build.py (``shared_builds``: built
-once per session): same wheel names, same file lists, same undefined symbols per ELF
-object. (psutil and netifaces are not built under QEMU here to keep CI within its time:
-scripts/bench_cross.py builds all four both ways.) Every cross-built wheel, and the wheel
-of the package below, then install and import in a clean arm64 container.
+machine, checks each wheel on the target under QEMU and stores it. Every one is compared
+with the same sdist built under QEMU (cffi, crcmod and docopt by test_build.py's
+``shared_builds``, built once per session; psutil and netifaces here): same wheel names,
+same file lists, same undefined symbols per ELF object. Every cross-built wheel, and the
+wheel of the package below, then install and import in a clean arm64 container.
 
 ``scanint`` is an sdist made here whose C code calls glibc 2.38's ``__isoc23_sscanf``
 when it is cross-compiled (as wheels cross-built with a newer Debian suite's toolchain
@@ -25,7 +24,6 @@ import subprocess
 import tarfile
 import time
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +40,7 @@ from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
 from orchestrator.targets import Target
 
 if TYPE_CHECKING:  # pytest hands the fixtures in; conftest is not importable as such
-    from tests.integration.conftest import BuiltSet, SetBuilder
+    from tests.integration.conftest import BuiltSet, SetBuilder, WheelReader
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 
@@ -70,8 +68,11 @@ PINS: tuple[tuple[str, str, bool], ...] = (
     ("pycparser", "2.22", False),
 )
 CROSS_BUILT = ("cffi", "crcmod", "docopt", "netifaces", "psutil")
-#: Also built under QEMU by test_build.py: compared file by file and symbol by symbol.
-COMPARED = ("cffi", "crcmod", "docopt")
+#: Also built under QEMU (cffi, crcmod, docopt by test_build.py's shared set; psutil and
+#: netifaces here): compared file by file and symbol by symbol.
+COMPARED = ("cffi", "crcmod", "docopt", "netifaces", "psutil")
+#: Built under QEMU in a run of their own (the same QEMU toolchain layer as test_build.py's).
+QEMU_ONLY_HERE = (("psutil", "6.1.1", True), ("netifaces", "0.11.0", False))
 IMPORT_CHECK = """
 import platform, cffi, _cffi_backend, crcmod, crcmod.predefined, psutil, netifaces, docopt
 import scanint
@@ -179,7 +180,9 @@ class CrossRun:
         return report
 
 
-def build_twice(shared: SetBuilder, plan: TargetPlan, cache: Path) -> CrossRun:
+def build_twice(
+    shared: SetBuilder, plan: TargetPlan, cache: Path, modes: BuildModes | None = None
+) -> CrossRun:
     engine = shared.counting_engine()
     events: list[ProgressEvent] = []
 
@@ -195,7 +198,7 @@ def build_twice(shared: SetBuilder, plan: TargetPlan, cache: Path) -> CrossRun:
             log_dir=cache / "logs",
             timeout=900,
             progress=events.append,
-            modes=BuildModes(),  # auto: cross first, QEMU when that fails
+            modes=modes or BuildModes(),  # auto: cross first, QEMU when that fails
         )
 
     start = time.monotonic()
@@ -220,6 +223,14 @@ def cross(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -
         "pycparser": "download",
     }
     return build_twice(shared_builds, plan, tmp_path_factory.mktemp("cross"))
+
+
+@pytest.fixture(scope="module")
+def qemu_more(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -> CrossRun:
+    """psutil and netifaces under QEMU, to compare with their cross builds."""
+    plan = shared_builds.plan(TARGET, QEMU_ONLY_HERE)
+    cache = tmp_path_factory.mktemp("qemu-more")
+    return build_twice(shared_builds, plan, cache, BuildModes(override="emulate"))
 
 
 @pytest.fixture(scope="module")
@@ -284,67 +295,22 @@ def test_the_check_reports_each_objects_symbols(cross: CrossRun) -> None:
 
 # --- cross against QEMU ---------------------------------------------------------------------------
 
-UNDEFINED = """
-import json, sys, tempfile
-from pathlib import Path
-sys.path[:0] = [sys.argv[1], "/check"]
-import wheelcheck
-found = {}
-for wheel in map(Path, sys.argv[2:]):
-    with tempfile.TemporaryDirectory() as temp:
-        site = Path(temp)
-        objects = wheelcheck.elf_objects(site, wheelcheck.unpack([wheel], site))
-        found[wheel.name] = {
-            p.relative_to(site).as_posix(): sorted(
-                wheelcheck.symbol_text(s) for s in wheelcheck.Elf.read(p).undefined
-            )
-            for p in objects
-        }
-print(json.dumps(found))
-"""
 
-
-def undefined_symbols(wheels: Sequence[Path], cache: Path) -> dict[str, dict[str, list[str]]]:
-    """Undefined dynamic symbols per ELF object of each wheel, read with wheelcheck and the
-    pyelftools wheel the cross build downloaded, natively in the amd64 test image."""
-    (elftools,) = sorted(cache.glob("files/*/pyelftools-*.whl"))[-1:]
-    args = ["docker", "run", "--rm", "--network=none", "--platform", "linux/amd64"]
-    args += ["-v", f"{elftools}:/elftools.whl:ro", "-v", f"{REPO / 'orchestrator'}:/check:ro"]
-    mounts = []
-    for index, wheel in enumerate(wheels):
-        args += ["-v", f"{wheel}:/w/{index}/{wheel.name}:ro"]
-        mounts.append(f"/w/{index}/{wheel.name}")
-    args += [AMD64_IMAGE, "python3", "-c", UNDEFINED, "/elftools.whl", *mounts]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    result: dict[str, dict[str, list[str]]] = json.loads(done.stdout)
-    return result
-
-
-def members(wheel: Path) -> list[str]:
-    with zipfile.ZipFile(wheel) as archive:
-        return sorted(archive.namelist())
-
-
-def test_cross_and_qemu_wheels_have_the_same_names_and_files(
-    cross: CrossRun, qemu: BuiltSet
+def test_cross_and_qemu_wheels_have_the_same_names_files_and_undefined_symbols(
+    cross: CrossRun, qemu: BuiltSet, qemu_more: CrossRun, wheel_reader: WheelReader
 ) -> None:
-    for name in COMPARED:
-        crossed, emulated = cross.artifact(name).path, qemu.built(name)
-        assert crossed.name == emulated.name
-        assert members(crossed) == members(emulated), name
-
-
-def test_cross_and_qemu_wheels_have_the_same_undefined_symbols(
-    cross: CrossRun, qemu: BuiltSet
-) -> None:
-    pairs = [(cross.artifact(n).path, qemu.built(n)) for n in COMPARED if n != "docopt"]
-    found = undefined_symbols([w for pair in pairs for w in pair][::2], cross.cache)
-    emulated = undefined_symbols([w for pair in pairs for w in pair][1::2], cross.cache)
-    assert found.keys() == emulated.keys()
-    for wheel in found:
-        assert found[wheel] == emulated[wheel], wheel
-        assert all(found[wheel].values()), wheel  # every object needs something
+    emulated = {n: qemu.built(n) for n in ("cffi", "crcmod", "docopt")}
+    emulated |= {n: qemu_more.artifact(n).path for n in ("psutil", "netifaces")}
+    assert sorted(emulated) == sorted(COMPARED)
+    assert {qemu_more.artifact(n).build_mode for n in ("psutil", "netifaces")} == {"emulate"}
+    pairs = [(cross.artifact(n).path, emulated[n]) for n in COMPARED]
+    wheel_reader.assert_same_builds(pairs, cross.cache)
+    compiled = [cross.artifact(n).path for n in COMPARED if n != "docopt"]
+    symbols = wheel_reader.undefined_symbols(compiled, cross.cache)
+    assert sorted(symbols) == sorted(w.name for w in compiled)
+    for wheel, objects in symbols.items():
+        assert objects, wheel
+        assert all(objects.values()), wheel  # every object needs something
 
 
 # --- the fallback to QEMU -------------------------------------------------------------------------

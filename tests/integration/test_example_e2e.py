@@ -295,6 +295,8 @@ def test_the_cli_rerun_builds_nothing(cli_rerun: CliRun, example_arm64_build: Ex
     assert target["wheelhouse"] == str(cli_rerun.output / example_arm64_build.target_id)
     assert f"nothing to build: {len(BUILT)} wheel(s) from the build cache" in cli_rerun.stderr
     assert "docker buildx build:" not in cli_rerun.stderr
+    # every build requirement's resolution is the one the library run recorded: no uv run
+    assert re.search(r"build requirements: (\d+) of \1 resolution\(s\) recorded", cli_rerun.stderr)
 
 
 def test_the_cli_rerun_publishes_the_same_wheels(

@@ -2,12 +2,15 @@
 
 The images are wheelhouse-test/musl-python:3.13-{amd64,arm64} (scripts/build-musl-images.sh):
 CPython 3.13 linked against musl 1.2.5, musl-gcc as CC, no apk, hence ``package_manager:
-none`` in tests/data/musl/wheelhouse.yaml. For each of cp313-musllinux_1_2_aarch64 (QEMU)
-and cp313-musllinux_1_2_x86_64 (native), ONE ``run_build`` (plan -> build -> collect ->
+none`` in tests/data/musl/wheelhouse.yaml. For each of cp313-musllinux_1_2_aarch64
+(cross-compiled on this machine: its ``cross_image`` is the amd64 image) and
+cp313-musllinux_1_2_x86_64 (native), ONE ``run_build`` (plan -> build -> collect ->
 verify, real PyPI, real engine; output and WHEELHOUSE_CACHE_DIR in a tmp dir) builds
 crcmod, netifaces and psutil (no musllinux wheel on PyPI) and cffi (forced from source),
-and every test of that architecture reads the same run. BuildKit's own cache is left
-alone, so a warm toolchain/tools stage is reused; the package stages always run.
+and every test of that architecture reads the same run. One more aarch64 run builds the
+same sdists under QEMU (``--mode emulate``): the cross-built wheels must have the same
+names, files and undefined symbols. BuildKit's own cache is left alone, so a warm
+toolchain/tools stage is reused; the package stages always run.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
@@ -31,10 +34,13 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 from orchestrator.builder import ProgressEvent
-from orchestrator.config import TargetConfig, load_config
+from orchestrator.config import BuildMode, TargetConfig, load_config
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.session import Session
 from orchestrator.targets import Arch, Target
+
+if TYPE_CHECKING:  # pytest hands the fixtures in; conftest is not importable as such
+    from tests.integration.conftest import WheelReader
 
 CONFIG = Path(__file__).resolve().parents[1] / "data" / "musl" / "wheelhouse.yaml"
 ARM64 = Target.parse("cp313-musllinux_1_2_aarch64")
@@ -215,26 +221,52 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("musl-cache")
 
 
-@pytest.fixture(scope="module", params=TARGETS, ids=str)
-def run(
-    request: pytest.FixtureRequest,
+class Runs:
+    """Each (target, mode) built once for the module: ``run_build`` with verify."""
+
+    def __init__(
+        self,
+        tmp: pytest.TempPathFactory,
+        cache_dir: Path,
+        configs: dict[Target, TargetConfig],
+    ) -> None:
+        self.tmp, self.cache_dir, self.configs = tmp, cache_dir, configs
+        self.done: dict[tuple[Target, BuildMode | None], BuildRun] = {}
+
+    def __call__(self, target: Target, mode: BuildMode | None = None) -> BuildRun:
+        if (target, mode) not in self.done:
+            self.done[target, mode] = self._build(target, mode)
+        return self.done[target, mode]
+
+    def _build(self, target: Target, mode: BuildMode | None) -> BuildRun:
+        output = self.tmp.mktemp(f"wheelhouse-{target.arch.docker_arch}-{mode or 'auto'}")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("WHEELHOUSE_CACHE_DIR", str(self.cache_dir))
+            session = Session.open(CONFIG, None, [target.id], [])
+        assert session.cache_dir == self.cache_dir
+        assert session.target_config(target) == self.configs[target]
+        session = dataclasses.replace(
+            session, config=dataclasses.replace(session.config, output=output)
+        )
+        options = BuildOptions(verify=mode is None, mode=mode)
+        result = run_build(session, options, _say, _on_event)
+        assert result.problem() is None, result.problem()
+        return result
+
+
+@pytest.fixture(scope="module")
+def runs(
     tmp_path_factory: pytest.TempPathFactory,
     cache_dir: Path,
     configs: dict[Target, TargetConfig],
-) -> BuildRun:
+) -> Runs:
+    return Runs(tmp_path_factory, cache_dir, configs)
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=str)
+def run(request: pytest.FixtureRequest, runs: Runs) -> BuildRun:
     target: Target = request.param
-    output = tmp_path_factory.mktemp(f"wheelhouse-{target.arch.docker_arch}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WHEELHOUSE_CACHE_DIR", str(cache_dir))
-        session = Session.open(CONFIG, None, [target.id], [])
-    assert session.cache_dir == cache_dir
-    assert session.target_config(target) == configs[target]
-    session = dataclasses.replace(
-        session, config=dataclasses.replace(session.config, output=output)
-    )
-    result = run_build(session, BuildOptions(verify=True), _say, _on_event)
-    assert result.problem() is None, result.problem()
-    return result
+    return runs(target)
 
 
 def _say(line: str) -> None:
@@ -280,9 +312,9 @@ def test_each_build_is_repaired_to_musllinux_1_2(run: BuildRun) -> None:
     built = {a.name: a for a in build.artifacts if a.origin == "built"}
     assert sorted(built) == list(BUILT)
     assert not any(a.cached for a in built.values())
-    # No cross path for a musl image: arm64 builds run under QEMU, x86_64 ones natively.
-    mode = "native" if target.arch is Arch.X86_64 else "emulate"
-    assert {a.build_mode for a in built.values()} == {mode}
+    # arm64 builds are cross-compiled (checked on the target under QEMU), x86_64 ones native.
+    mode = "native" if target.arch is Arch.X86_64 else "cross"
+    assert {(a.build_mode, a.fallback_reason) for a in built.values()} == {(mode, None)}
     for artifact in built.values():
         tags = parse_wheel_filename(artifact.path.name)[3]
         assert {t.platform for t in tags} == {target.platform_tag}, artifact.path.name
@@ -345,3 +377,29 @@ def test_the_built_extensions_work_on_the_target(
         "ext": f".cpython-313-{target.arch.value}-linux-musl.so",
         "vendored_libffi": True,
     }
+
+
+# --- 3. cross-compiled against built under QEMU ---------------------------------------------------
+
+
+@pytest.mark.engine
+@pytest.mark.network
+def test_cross_and_qemu_musl_wheels_have_the_same_names_files_and_undefined_symbols(
+    runs: Runs, cache_dir: Path, wheel_reader: WheelReader
+) -> None:
+    (crossed,) = runs(ARM64).builds
+    (emulated,) = runs(ARM64, "emulate").builds
+    assert emulated.failures == ()
+    cross_built = {str(a.name): a for a in crossed.artifacts if a.origin == "built"}
+    qemu_built = {str(a.name): a for a in emulated.artifacts if a.origin == "built"}
+    assert sorted(cross_built) == sorted(qemu_built) == list(BUILT)
+    assert {a.build_mode for a in cross_built.values()} == {"cross"}
+    assert {a.build_mode for a in qemu_built.values()} == {"emulate"}
+    pairs = [(cross_built[n].path, qemu_built[n].path) for n in BUILT]
+    wheel_reader.assert_same_builds(pairs, cache_dir)
+    seconds = {
+        n: f"{cross_built[n].build_seconds or 0:.1f}s cross, "
+        f"{qemu_built[n].build_seconds or 0:.1f}s QEMU"
+        for n in BUILT
+    }
+    print(f"\nmusl aarch64 builds: {seconds}")

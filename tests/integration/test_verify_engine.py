@@ -7,7 +7,6 @@ up when these tests start, so the image fixture waits for them.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
@@ -15,7 +14,6 @@ import platform
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from orchestrator.model import Artifact, TargetBuild
 from orchestrator.runtime_dockerfile import render_dockerignore, render_runtime_dockerfile
 from orchestrator.targets import Arch, Target
 from orchestrator.verify import verify_wheelhouse
+from tests.wheelfiles import write_wheel
 
 pytestmark = pytest.mark.network
 
@@ -78,29 +77,6 @@ def artifacts(wheels: Sequence[Path], *, leave_out: Sequence[str] = ()) -> tuple
             Artifact(name=name, version=str(version), path=path, sha256=sha, origin="pypi")
         )
     return tuple(result)
-
-
-def make_wheel(directory: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A real pure wheel holding ``files`` (for failures PyPI does not offer on demand)."""
-    dist = f"{name}-{version}"
-    files = {
-        **files,
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{p},sha256={_b64sha(t)},{len(t.encode())}" for p, t in files.items()]
-    files[f"{dist}.dist-info/RECORD"] = "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, text in files.items():
-            archive.writestr(member, text)
-    return path
-
-
-def _b64sha(text: str) -> str:
-    digest = hashlib.sha256(text.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +272,8 @@ def test_verify_isolates_each_import_and_suggests_fixes(tmp_path: Path, client: 
     # Native architecture: this is about the script's isolation, not about QEMU.
     target = AMD64 if Arch.parse(platform.machine()) is Arch.X86_64 else ARM64
     image = wait_for_image(client, IMAGES[target.arch])
-    broken = make_wheel(
+    # a wheel of our own: PyPI offers no such failures on demand
+    broken = write_wheel(
         tmp_path / "wheels",
         "brokenlib",
         "1.0",

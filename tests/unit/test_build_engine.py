@@ -17,10 +17,12 @@ from orchestrator.engine import (
     BuildxRequest,
     DockerEngine,
     PlainProgressParser,
+    PlatformImage,
     StepEvent,
     parse_platforms,
 )
 from orchestrator.errors import EngineError, ExitCode
+from orchestrator.targets import Arch
 
 AMD64_ID = "sha256:" + "1" * 64
 
@@ -67,13 +69,29 @@ class FakeImages:
         self.images[name] = self.pullable[name]
 
 
+class FakeApi:
+    """docker-py's low-level API: ``inspect_distribution`` answers from ``registry``."""
+
+    def __init__(self, registry: dict[str, list[dict[str, str]]]) -> None:
+        self.registry = registry
+        self.asked: list[str] = []
+
+    def inspect_distribution(self, image: str) -> dict[str, Any]:
+        self.asked.append(image)
+        if image not in self.registry:
+            raise docker.errors.APIError(f"{image}: manifest unknown")
+        return {"Descriptor": {}, "Platforms": self.registry[image]}
+
+
 class FakeClient:
     def __init__(
         self,
         images: dict[str, dict[str, Any]] | None = None,
         pullable: dict[str, dict[str, Any]] | None = None,
+        registry: dict[str, list[dict[str, str]]] | None = None,
     ) -> None:
         self.images = FakeImages(images or {}, pullable or {})
+        self.api = FakeApi(registry or {})
         self.pings = 0
 
     def ping(self) -> bool:
@@ -156,6 +174,37 @@ def test_a_missing_image_that_cannot_be_pulled() -> None:
         "base image local/nothing (linux/arm64) is not present and could not be pulled: "
     )
     assert client.images.pulls == [("local/nothing", "latest", "linux/arm64")]
+
+
+def test_an_image_present_for_the_platform_asks_no_registry() -> None:
+    client = FakeClient({"py:amd64": attrs("amd64")})
+    found = engine_with(client).platform_image("py:amd64", "linux/amd64")
+    assert found == PlatformImage(state="present", local_platform="linux/amd64")
+    assert client.api.asked == []
+
+
+def test_a_local_tag_of_another_platform_is_missing_without_a_registry() -> None:
+    client = FakeClient({"py:arm64": attrs("arm64", variant="v8")})
+    found = engine_with(client).platform_image("py:arm64", "linux/amd64")
+    assert found == PlatformImage(state="missing", local_platform="linux/arm64/v8")
+    assert client.api.asked == ["py:arm64"]
+
+
+def test_the_registry_must_offer_the_platform() -> None:
+    both = [{"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64"}]
+    arm_only = [{"os": "linux", "architecture": "arm64", "variant": "v8"}]
+    client = FakeClient(
+        {"python:3.12-slim": attrs("arm64")},
+        registry={"python:3.12-slim": both, "arm/only": arm_only, "one/image": []},
+    )
+    engine = engine_with(client)
+    assert engine.platform_image("python:3.12-slim", "linux/amd64") == PlatformImage(
+        state="pullable", local_platform="linux/arm64"
+    )
+    assert engine.platform_image("arm/only", "linux/amd64") == PlatformImage(state="missing")
+    assert engine.platform_image("arm/only", "linux/arm64") == PlatformImage(state="pullable")
+    assert engine.platform_image("one/image", "linux/amd64") == PlatformImage(state="pullable")
+    assert engine.platform_image("no/where", "linux/amd64") == PlatformImage(state="missing")
 
 
 # --- the buildx CLI ----------------------------------------------------------------------
@@ -338,6 +387,71 @@ def test_buildx_platforms() -> None:
     )
     assert "linux/arm64" in engine.buildx_platforms()
     assert popen.calls == [["docker", "buildx", "inspect", "wh"]]
+
+
+def test_the_build_arch_is_the_builders_first_platform() -> None:
+    popen = FakePopen(FakeProcess(INSPECT.splitlines()))
+    assert DockerEngine(builder="wh", popen=popen).build_arch() is Arch.X86_64
+    assert popen.calls == [["docker", "buildx", "inspect", "--bootstrap", "wh"]]
+
+
+@pytest.mark.parametrize(
+    ("platforms", "arch"),
+    [
+        ("linux/arm64*, linux/amd64", Arch.AARCH64),
+        ("linux/arm64/v8, linux/arm/v7", Arch.AARCH64),
+        ("linux/arm/v7, linux/arm64", Arch.ARMV7L),
+        ("linux/amd64/v2, linux/amd64", Arch.X86_64),
+    ],
+)
+def test_the_build_arch_of_other_builders(platforms: str, arch: Arch) -> None:
+    output = INSPECT.replace(INSPECT.splitlines()[-1], f"Platforms:        {platforms}")
+    popen = FakePopen(FakeProcess(output.splitlines()))
+    assert DockerEngine(popen=popen).build_arch() is arch
+    assert popen.calls == [["docker", "buildx", "inspect", "--bootstrap"]]
+
+
+def test_a_builder_that_does_not_exist() -> None:
+    output = 'ERROR: no builder "nosuch" found'
+    engine = DockerEngine(builder="nosuch", popen=FakePopen(FakeProcess([output], code=1)))
+    with pytest.raises(EngineError) as info:
+        engine.build_arch()
+    assert info.value.exit_code == ExitCode.ENGINE_UNAVAILABLE
+    assert info.value.message == '`docker buildx inspect` failed: ERROR: no builder "nosuch" found'
+    assert info.value.hint == (
+        "check the builder name `nosuch` (`docker buildx ls` lists them), or drop --builder "
+        "/ build.builder to use docker's current builder"
+    )
+
+
+def test_a_builder_with_no_platforms() -> None:
+    output = "Name:   wh\nDriver: docker-container\n\nNodes:\nName:   wh0\nStatus: inactive\n"
+    engine = DockerEngine(popen=FakePopen(FakeProcess(output.splitlines())))
+    with pytest.raises(EngineError) as info:
+        engine.build_arch()
+    assert info.value.message == (
+        "the default buildx builder lists no platforms (`docker buildx inspect --bootstrap`)"
+    )
+    assert info.value.hint == "check the builder's nodes: `docker buildx ls`"
+
+
+def test_a_builder_on_an_architecture_wheelhouse_cannot_build_on() -> None:
+    output = INSPECT.replace("linux/amd64, linux/amd64/v2", "linux/riscv64, linux/amd64")
+    engine = DockerEngine(builder="rv", popen=FakePopen(FakeProcess(output.splitlines())))
+    with pytest.raises(EngineError) as info:
+        engine.build_arch()
+    assert info.value.message == (
+        "buildx builder rv runs on linux/riscv64, an architecture wheelhouse cannot build on"
+    )
+
+
+def test_an_engine_that_is_down_when_asked_for_the_build_arch() -> None:
+    output = "ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
+    engine = DockerEngine(popen=FakePopen(FakeProcess([output], code=1)))
+    with pytest.raises(EngineError) as info:
+        engine.build_arch()
+    assert info.value.message == f"the Docker engine is not answering: {output}"
+    assert info.value.hint is not None and "dockerd &" in info.value.hint
 
 
 # --- BuildKit's plain progress -------------------------------------------------------------------

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from packaging.utils import NormalizedName, canonicalize_name
 
-from orchestrator.buildcache import BuildCache
 from orchestrator.builder import (
     LOG_TAIL_LINES,
     BuildContext,
-    ProgressEvent,
     VendorCrates,
     build_all,
-    build_target,
     read_package_result,
 )
 from orchestrator.buildreqs import TOOL_REQUIREMENTS, ResolvedWheels
 from orchestrator.config import TargetConfig
 from orchestrator.crates import CrateError
-from orchestrator.downloads import FileRequest, StoredFile
 from orchestrator.engine import BuildxRequest, BuildxResult, LineCallback
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan
 from orchestrator.targets import Target
+from tests.unit.builder_fakes import BuildWorld, plan_file, stage_lines, write_result
 
 TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
 TCFG = TargetConfig(
@@ -43,43 +39,7 @@ DIGEST = "sha256:" + "d" * 64
 SdistFactory = Callable[..., Path]
 
 
-def n(name: str) -> NormalizedName:
-    return canonicalize_name(name)
-
-
-def plan_file(name: str, version: str, filename: str, action: str = "download") -> PackagePlan:
-    return PackagePlan(
-        name=n(name),
-        version=version,
-        action="build" if action == "build" else "download",
-        file=filename,
-        url=f"https://files.example/{filename}",
-        sha256=None,
-    )
-
-
 # --- fakes ------------------------------------------------------------------------------------
-
-
-class FakeDownloader:
-    """Serves files from a dict (sdists are real archives); stores them by content hash."""
-
-    def __init__(self, root: Path, files: dict[str, bytes]) -> None:
-        self.root = root
-        self.files = files
-        self.fetched: list[str] = []
-
-    def fetch_all(self, requests: Iterable[FileRequest]) -> list[StoredFile]:
-        return [self._fetch(r) for r in requests]
-
-    def _fetch(self, request: FileRequest) -> StoredFile:
-        self.fetched.append(request.filename)
-        body = self.files.get(request.filename, request.filename.encode())
-        sha = hashlib.sha256(body).hexdigest()
-        path = self.root / sha / request.filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body)
-        return StoredFile(path=path, sha256=sha)
 
 
 TOOL_WHEELS = (
@@ -143,9 +103,7 @@ class FakeEngine:
         self.contexts.append(_snapshot(request.context))
         on_line("#5 [toolchain 2/2] RUN apt-get update")
         on_line("#5 CACHED")
-        for vertex, stage in enumerate(request.no_cache_filter, start=10):
-            on_line(f"#{vertex} [{stage} 1/1] RUN --network=none sh /wheelhouse/build-wheel.sh")
-            on_line(f"#{vertex} DONE {vertex}.5s")
+        for stage in stage_lines(request, on_line, "--network=none sh /wheelhouse/build-wheel.sh"):
             name = stage.removeprefix("pkg-")
             if self.returncode == 0 and name in self.outcomes:
                 _export(request.output_dir / name, self.outcomes[name])
@@ -162,11 +120,7 @@ def _snapshot(context: Path) -> dict[str, str]:
 
 def _export(out: Path, outcome: Outcome) -> None:
     out.mkdir(parents=True)
-    (out / "status").write_text(f"{outcome.status}\n")
-    (out / "seconds").write_text("3\n")
-    (out / "build.log").write_text(outcome.log)
-    for wheel in outcome.wheels:
-        (out / wheel).write_bytes(b"built " + wheel.encode())
+    write_result(out, status=outcome.status, log=outcome.log, wheels=outcome.wheels, marker="built")
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -176,14 +130,7 @@ DOCOPT_WHEEL = "docopt-0.6.2-py2.py3-none-any.whl"
 GOOD = {"crcmod": Outcome(wheels=(CRCMOD_WHEEL,)), "docopt": Outcome(wheels=(DOCOPT_WHEEL,))}
 
 
-@dataclass
-class World:
-    tmp: Path
-    downloader: FakeDownloader
-    resolve: FakeResolve
-    cache: BuildCache
-    events: list[ProgressEvent]
-
+class World(BuildWorld[FakeResolve]):
     def build(
         self,
         plan: TargetPlan,
@@ -192,17 +139,11 @@ class World:
         force: bool = False,
         crates: VendorCrates | None = None,
     ) -> TargetBuild:
-        return build_target(
+        return self.build_target(
             plan,
             TCFG,
-            engine=engine,
-            downloader=self.downloader,
-            cache=self.cache,
-            resolve=self.resolve,
-            workdir=self.tmp / "work",
-            log_dir=self.tmp / "logs",
+            engine,
             force=force,
-            progress=self.events.append,
             now=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
             crates=crates,
         )
@@ -219,13 +160,7 @@ def world(tmp_path: Path, make_sdist: SdistFactory) -> World:
             "docopt", "0.6.2", pyproject='[build-system]\nrequires = ["setuptools"]\n'
         ).read_bytes(),
     }
-    return World(
-        tmp=tmp_path,
-        downloader=FakeDownloader(tmp_path / "files", files),
-        resolve=FakeResolve(),
-        cache=BuildCache(tmp_path / "built"),
-        events=[],
-    )
+    return World.create(tmp_path, files, FakeResolve())
 
 
 PYCPARSER = plan_file("pycparser", "2.22", "pycparser-2.22-py3-none-any.whl")

@@ -6,26 +6,23 @@ and wheels, ``xcheck-<name>`` the target check's verdict, ``pkg-<name>`` a QEMU 
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import ProgressEvent, build_target
 from orchestrator.buildreqs import TOOL_REQUIREMENTS, ResolvedWheels
 from orchestrator.config import TargetConfig
 from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import FileRequest, StoredFile
 from orchestrator.engine import BuildxRequest, BuildxResult, LineCallback
 from orchestrator.errors import EngineError
 from orchestrator.knowledge import Knowledge, PackageKnowledge
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan
 from orchestrator.targets import Arch, Target
+from tests.unit.builder_fakes import BuildWorld, plan_file, stage_lines, write_result
 
 TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
 TCFG = TargetConfig(
@@ -45,16 +42,6 @@ X86_WHEEL = "crcmod-1.7-cp311-cp311-manylinux_2_36_x86_64.whl"
 PURE_WHEEL = "docopt-0.6.2-py3-none-any.whl"
 
 
-def plan_file(name: str, version: str, filename: str, action: str = "download") -> PackagePlan:
-    return PackagePlan(
-        name=canonicalize_name(name),
-        version=version,
-        action="build" if action == "build" else "download",
-        file=filename,
-        url=f"https://files.example/{filename}",
-    )
-
-
 def tool_wheels(arch: str) -> tuple[PackagePlan, ...]:
     return (
         plan_file("auditwheel", "6.8.2", "auditwheel-6.8.2-py3-none-any.whl"),
@@ -67,22 +54,6 @@ def tool_wheels(arch: str) -> tuple[PackagePlan, ...]:
 CRCMOD = plan_file("crcmod", "1.7", "crcmod-1.7.tar.gz", "build")
 DOCOPT = plan_file("docopt", "0.6.2", "docopt-0.6.2.tar.gz", "build")
 PLAN = TargetPlan(target=TARGET, packages=(CRCMOD,))
-
-
-class FakeDownloader:
-    def __init__(self, root: Path, files: dict[str, bytes]) -> None:
-        self.root, self.files = root, files
-
-    def fetch_all(self, requests: Iterable[FileRequest]) -> list[StoredFile]:
-        stored = []
-        for request in requests:
-            body = self.files.get(request.filename, request.filename.encode())
-            sha = hashlib.sha256(body).hexdigest()
-            path = self.root / sha / request.filename
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
-            stored.append(StoredFile(path=path, sha256=sha))
-        return stored
 
 
 @dataclass
@@ -138,9 +109,7 @@ class FakeEngine:
         )
         stages = self.runs[run] if run < len(self.runs) else {}
         code = self.returncodes[run] if run < len(self.returncodes) else 0
-        for vertex, stage in enumerate(request.no_cache_filter, start=10):
-            on_line(f"#{vertex} [{stage} 1/1] RUN sh /wheelhouse/build-wheel.sh")
-            on_line(f"#{vertex} DONE {vertex}.5s")
+        for stage in stage_lines(request, on_line, "sh /wheelhouse/build-wheel.sh"):
             if stage in stages and code == 0:
                 _export(request.output_dir, stage, stages[stage])
         tail = ("#9 ERROR: process apt-get did not complete",) if code else ()
@@ -157,21 +126,10 @@ def _export(out: Path, stage: str, what: Stage) -> None:
             report = {"problems": list(what.problems), "objects": {}}
             (where / "check.json").write_text(json.dumps(report))
         return
-    (where / "status").write_text(f"{what.status}\n")
-    (where / "seconds").write_text("3\n")
-    (where / "build.log").write_text(what.log)
-    for wheel in what.wheels:
-        (where / wheel).write_bytes(f"{kind} {wheel}".encode())
+    write_result(where, status=what.status, log=what.log, wheels=what.wheels, marker=kind)
 
 
-@dataclass
-class World:
-    tmp: Path
-    downloader: FakeDownloader
-    resolve: FakeResolve
-    cache: BuildCache
-    events: list[ProgressEvent]
-
+class World(BuildWorld[FakeResolve]):
     def build(
         self,
         engine: FakeEngine,
@@ -182,16 +140,10 @@ class World:
         knowledge: Knowledge | None = None,
         no_import: frozenset[str] = frozenset(),
     ) -> TargetBuild:
-        return build_target(
+        return self.build_target(
             plan,
             tcfg,
-            engine=engine,
-            downloader=self.downloader,
-            cache=self.cache,
-            resolve=self.resolve,
-            workdir=self.tmp / "work",
-            log_dir=self.tmp / "logs",
-            progress=self.events.append,
+            engine,
             modes=modes,
             knowledge=knowledge or Knowledge(),
             no_import=frozenset(canonicalize_name(n) for n in no_import),
@@ -207,13 +159,7 @@ def world(tmp_path: Path, make_sdist: SdistFactory) -> World:
         "crcmod-1.7.tar.gz": make_sdist("crcmod", "1.7").read_bytes(),
         "docopt-0.6.2.tar.gz": make_sdist("docopt", "0.6.2").read_bytes(),
     }
-    return World(
-        tmp=tmp_path,
-        downloader=FakeDownloader(tmp_path / "files", files),
-        resolve=FakeResolve(),
-        cache=BuildCache(tmp_path / "built"),
-        events=[],
-    )
+    return World.create(tmp_path, files, FakeResolve())
 
 
 CROSS_OK = {"xpkg-crcmod": Stage(wheels=(ARM_WHEEL,)), "xcheck-crcmod": Stage()}

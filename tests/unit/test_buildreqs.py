@@ -122,7 +122,7 @@ def test_the_compiler_resolves_for_the_target_binary_only() -> None:
     args, stdin = uv.calls[-1]
     assert args == [
         *("uv", "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"),
-        *("--no-config", "--only-binary", ":all:"),
+        *("--no-config", "--only-binary", ":all:", "--no-python-downloads"),
         *("--python-platform", "aarch64-manylinux_2_36", "--python-version", "3.11"),
         *("--index-url", "https://mirror.example/simple"),
     ]

@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from orchestrator import cli, session
 from orchestrator.index import SIMPLE_JSON, IndexClient, IndexConfig
 from orchestrator.resolve import UvResolver
+from orchestrator.targets import Arch
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_LOCK = ROOT / "tests/data/uvlock/demo/uv.lock"
@@ -126,8 +127,10 @@ def fake_uv(monkeypatch: pytest.MonkeyPatch, uv: FakeUv) -> FakeUv:
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No real uv, a cache of our own, no index settings from the environment."""
+    """No real uv, a cache of our own, no index settings from the environment, an amd64
+    machine (the plan's build platform)."""
     fake_uv(monkeypatch, FakeUv({}))
+    monkeypatch.setattr(cli, "host_arch", lambda: Arch.X86_64)
     monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
@@ -181,16 +184,18 @@ def test_wheels_and_builds_exit_0(
 
     assert result.code == 0, result.err
     assert result.err == ""
-    assert result.out.splitlines()[:6] == [
+    assert result.out.splitlines()[:7] == [
         f"{MUSL_ARM}  (builds in python:3.12-alpine)",
-        "  PACKAGE    VERSION  ACTION  FILE / REASON",
-        "  cffi       1.17.1   wheel   cffi-1.17.1-cp312-cp312-musllinux_1_1_aarch64.whl",
-        "  docopt     0.6.2    build   docopt-0.6.2.tar.gz",
-        "                              why: no musllinux aarch64 wheel for cp312; sdist only",
-        "  pycparser  2.22     wheel   pycparser-2.22-py3-none-any.whl",
+        "  PACKAGE    VERSION  ACTION  MODE     FILE / REASON",
+        "  cffi       1.17.1   wheel            cffi-1.17.1-cp312-cp312-musllinux_1_1_aarch64.whl",
+        "  docopt     0.6.2    build   emulate  docopt-0.6.2.tar.gz",
+        " " * 39 + "why: no musllinux aarch64 wheel for cp312; sdist only",
+        " " * 39 + "mode: no tested cross toolchain for Alpine (apk) targets",
+        "  pycparser  2.22     wheel            pycparser-2.22-py3-none-any.whl",
     ]
     assert "2 wheels, 1 build, 0 errors" in result.out
     assert f"\n\n{GLIBC_X86}  (builds in python:3.12-slim)\n" in result.out
+    assert "  docopt     0.6.2    build   native  docopt-0.6.2.tar.gz\n" in result.out
     assert sorted(index.asked) == ["cffi", "docopt", "pycparser"]
 
 
@@ -206,7 +211,7 @@ def test_an_error_row_exits_3(
 
     assert result.code == 3
     assert (
-        "  no-such-project  1.0      ERROR   no-such-project is not on the package index "
+        "  no-such-project  1.0      ERROR         no-such-project is not on the package index "
         f"({tmp_path / 'requirements.txt'}:2)"
     ) in result.out.splitlines()
     assert "1 wheel, 0 builds, 1 error" in result.out
@@ -433,9 +438,10 @@ def test_the_plan_shows_what_the_knowledge_file_installs_for_each_build(
     result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
 
     assert table.code == 0, table.err
-    assert "  psycopg2  2.9.10   build   psycopg2-2.9.10.tar.gz\n" in table.out
-    assert "                             system packages: libpq-dev\n" in table.out
-    assert "                             system packages: cargo rustc\n" in table.out
+    assert "  psycopg2  2.9.10   build   emulate  psycopg2-2.9.10.tar.gz\n" in table.out
+    assert " " * 38 + "system packages: libpq-dev\n" in table.out
+    assert " " * 38 + "system packages: cargo rust\n" in table.out  # Alpine
+    assert " " * 37 + "system packages: cargo rustc\n" in table.out  # Debian
     system = {
         (t["id"], p["name"]): p["system_packages"]
         for t in json.loads(result.out)["targets"]
@@ -582,6 +588,9 @@ def test_json_contract(
                         "sha256": sha(wheel),
                         "reason": "",
                         "system_packages": [],
+                        "build_mode": None,
+                        "qemu_fallback": False,
+                        "build_mode_reason": None,
                     },
                     {
                         "name": "docopt",
@@ -592,6 +601,9 @@ def test_json_contract(
                         "sha256": sha("docopt-0.6.2.tar.gz"),
                         "reason": "no musllinux aarch64 wheel for cp312; sdist only",
                         "system_packages": ["musl-dev"],
+                        "build_mode": "emulate",
+                        "qemu_fallback": False,
+                        "build_mode_reason": "no tested cross toolchain for Alpine (apk) targets",
                     },
                     {
                         "name": "nope",
@@ -603,10 +615,163 @@ def test_json_contract(
                         "reason": "nope is not on the package index "
                         f"({tmp_path / 'requirements.txt'}:3)",
                         "system_packages": [],
+                        "build_mode": None,
+                        "qemu_fallback": False,
+                        "build_mode_reason": None,
                     },
                 ],
             }
         ]
+    }
+
+
+# --- build modes --------------------------------------------------------------------
+
+
+def modes_of(result: Result) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """(target, package) -> (build_mode, qemu_fallback, build_mode_reason) of each build."""
+    return {
+        (t["id"], p["name"]): (p["build_mode"], p["qemu_fallback"], p["build_mode_reason"])
+        for t in json.loads(result.out)["targets"]
+        for p in t["packages"]
+        if p["action"] == "build"
+    }
+
+
+def test_each_build_says_how_it_runs_on_its_target(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(
+        tmp_path,
+        "docopt==0.6.2\npsycopg2==2.9.10\norjson==3.10.15\nrpi-gpio==0.7.1\n",
+        f"targets: [{GLIBC_ARM}, {MUSL_ARM}, {GLIBC_X86}]\n"
+        "packages:\n  rpi-gpio:\n    build_mode: emulate\n",
+    )
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert result.code == 0, result.err
+    emulate_only = (
+        "the knowledge file says its build can only be emulated: Runs pg_config (a target "
+        "binary) for paths and the server version. Alpine's libpq-dev (since 3.15) ships "
+        "pg_config; postgresql-dev also works but is larger."
+    )
+    rust = "Rust builds are not cross-compiled (no Rust std library for the target)"
+    alpine = "no tested cross toolchain for Alpine (apk) targets"
+    by_config = "packages.rpi-gpio.build_mode: emulate"
+    assert modes_of(result) == {
+        (GLIBC_ARM, "docopt"): ("cross", True, None),
+        (GLIBC_ARM, "orjson"): ("emulate", False, rust),
+        (GLIBC_ARM, "psycopg2"): ("emulate", False, emulate_only),
+        (GLIBC_ARM, "rpi-gpio"): ("emulate", False, by_config),
+        (MUSL_ARM, "docopt"): ("emulate", False, alpine),
+        (MUSL_ARM, "orjson"): ("emulate", False, alpine),
+        (MUSL_ARM, "psycopg2"): ("emulate", False, alpine),
+        (MUSL_ARM, "rpi-gpio"): ("emulate", False, by_config),
+        (GLIBC_X86, "docopt"): ("native", False, None),
+        (GLIBC_X86, "orjson"): ("native", False, None),
+        (GLIBC_X86, "psycopg2"): ("native", False, None),
+        (GLIBC_X86, "rpi-gpio"): ("native", False, None),
+    }
+
+
+def test_the_table_shows_the_mode_and_why_when_it_is_not_the_default(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(tmp_path, "docopt==0.6.2\npsycopg2==2.9.10\n", f"targets: [{GLIBC_ARM}]\n")
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config))
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        f"{GLIBC_ARM}  (builds in python:3.12-slim)",
+        "  PACKAGE   VERSION  ACTION  MODE     FILE / REASON",
+        "  docopt    0.6.2    build   cross    docopt-0.6.2.tar.gz",
+        " " * 38 + "why: no manylinux aarch64 wheel for cp312; sdist only",
+        "  psycopg2  2.9.10   build   emulate  psycopg2-2.9.10.tar.gz",
+        " " * 38 + "why: no manylinux aarch64 wheel for cp312; sdist only",
+        " "
+        * 38
+        + "mode: the knowledge file says its build can only be emulated: Runs pg_config (a "
+        "target binary) for paths and the server version. Alpine's libpq-dev (since 3.15) "
+        "ships pg_config; postgresql-dev also works but is larger.",
+        " " * 38 + "system packages: libpq-dev",
+        "0 wheels, 2 builds, 0 errors",
+    ]
+
+
+def test_plan_takes_the_mode_and_emulate_options_of_build(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(
+        tmp_path, "docopt==0.6.2\npsycopg2==2.9.10\n", f"targets: [{GLIBC_ARM}, {MUSL_ARM}]\n"
+    )
+
+    forced = run(monkeypatch, capsys, "plan", "-c", str(config), "--json", "--mode", "cross")
+    emulated = run(monkeypatch, capsys, "plan", "-c", str(config), "--json", "--emulate", "DocOpt")
+
+    assert (forced.code, emulated.code) == (0, 0), forced.err + emulated.err
+    assert modes_of(forced) == {
+        (GLIBC_ARM, "docopt"): ("cross", False, "--mode cross: no QEMU fallback"),
+        (GLIBC_ARM, "psycopg2"): ("cross", False, "--mode cross: no QEMU fallback"),
+        (MUSL_ARM, "docopt"): (
+            "cross",
+            False,
+            "--mode cross, but no tested cross toolchain for Alpine (apk) targets: "
+            "the build will fail",
+        ),
+        (MUSL_ARM, "psycopg2"): (
+            "cross",
+            False,
+            "--mode cross, but no tested cross toolchain for Alpine (apk) targets: "
+            "the build will fail",
+        ),
+    }
+    assert modes_of(emulated)[GLIBC_ARM, "docopt"] == ("emulate", False, "--emulate")
+    assert modes_of(emulated)[MUSL_ARM, "docopt"] == ("emulate", False, "--emulate")
+
+
+def test_plan_refuses_an_unknown_mode(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(tmp_path, "docopt==0.6.2\n", f"targets: [{GLIBC_ARM}]\n")
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--mode", "qemu")
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "error: --mode 'qemu' is not one of auto, cross, emulate\n"
+        "  hint: e.g. --mode emulate (QEMU for every package) or --emulate PKG for one\n"
+    )
+    assert index.asked == []
+
+
+def test_the_plan_builds_on_this_machines_architecture(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    monkeypatch.setattr(cli, "host_arch", lambda: Arch.AARCH64)
+    config = project(tmp_path, "docopt==0.6.2\n", f"targets: [{GLIBC_ARM}, {GLIBC_X86}]\n")
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert modes_of(result) == {
+        (GLIBC_ARM, "docopt"): ("native", False, None),
+        (GLIBC_X86, "docopt"): ("cross", True, None),
     }
 
 

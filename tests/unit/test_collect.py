@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import json
 import os
 import re
-import zipfile
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +20,7 @@ from orchestrator.collect import collect_wheelhouse
 from orchestrator.errors import BuildFailedError
 from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
 from orchestrator.targets import Target
+from tests.wheelfiles import write_wheel
 
 TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
 OTHER = Target.parse("cp312-musllinux_1_2_aarch64")
@@ -42,25 +41,7 @@ def make_wheel(
 ) -> Path:
     """A real, installable pure wheel with one module named after the project."""
     module = canonicalize_name(name).replace("-", "_")
-    dist = f"{name.replace('-', '_')}-{version}"
-    files = {
-        f"{module}/__init__.py": body,
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}.dist-info/WHEEL": f"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: {tag}\n",
-    }
-    record = [f"{path},{_record_hash(text)},{len(text)}" for path, text in files.items()]
-    files[f"{dist}.dist-info/RECORD"] = "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{dist}-{tag}.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, text in files.items():
-            archive.writestr(member, text)
-    return path
-
-
-def _record_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode()).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return write_wheel(directory, name, version, {f"{module}/__init__.py": body}, tag=tag)
 
 
 def artifact(path: Path, origin: Origin = "pypi", **extra: object) -> Artifact:

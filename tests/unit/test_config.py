@@ -535,7 +535,8 @@ packages:
         ),
         (
             "targets:\n  - id: cp312-musllinux_1_2_aarch64\n    build_mode: cross\n",
-            "targets[0].build_mode: cross needs a Debian (apt) manylinux target; "
+            "targets[0].build_mode: cross needs a Debian (apt) manylinux target, or a "
+            "musllinux target with package_manager none and a cross_image; "
             "cp312-musllinux_1_2_aarch64 is a musllinux target with package_manager apk",
             "use build_mode: auto (it builds targets that cannot be cross-compiled under QEMU) "
             "or emulate",
@@ -543,8 +544,18 @@ packages:
         (
             "targets:\n  - id: cp312-manylinux_2_36_aarch64\n    package_manager: none\n"
             "    build_mode: cross\n",
-            "targets[0].build_mode: cross needs a Debian (apt) manylinux target; "
+            "targets[0].build_mode: cross needs a Debian (apt) manylinux target, or a "
+            "musllinux target with package_manager none and a cross_image; "
             "cp312-manylinux_2_36_aarch64 is a manylinux target with package_manager none",
+            "use build_mode: auto (it builds targets that cannot be cross-compiled under QEMU) "
+            "or emulate",
+        ),
+        (
+            "targets:\n  - id: cp313-musllinux_1_2_aarch64\n    package_manager: none\n"
+            "    build_mode: cross\n",
+            "targets[0].build_mode: cross needs a Debian (apt) manylinux target, or a "
+            "musllinux target with package_manager none and a cross_image; "
+            "cp313-musllinux_1_2_aarch64 is a musllinux target with package_manager none",
             "use build_mode: auto (it builds targets that cannot be cross-compiled under QEMU) "
             "or emulate",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from orchestrator.crossbuild import (
     ModeChoice,
     cross_packages,
     cross_problem,
+    cross_triplet,
     host_arch,
+    is_musl_cross,
+    target_cross_packages,
 )
 from orchestrator.targets import Arch, Target
 
@@ -55,8 +59,40 @@ def test_auto_emulates_alpine_and_none_targets() -> None:
         package_manager="none",
     )
     assert ON_X86.choose(CRCMOD, none).reason == (
-        "a target without a package manager brings its own (native) compiler"
+        "a musl target without a package manager cross-compiles only with a "
+        "targets[].cross_image: the same Python and musl for the build machine, with apt"
     )
+    glibc_none = replace(none, target=ARM)
+    assert ON_X86.choose(CRCMOD, glibc_none) == ModeChoice(
+        mode="emulate",
+        reason="a glibc target without a package manager brings its own (native) compiler",
+    )
+
+
+def test_auto_cross_compiles_a_musl_target_with_its_own_musl_gcc_and_a_cross_image() -> None:
+    musl = TargetConfig(
+        target=Target.parse("cp313-musllinux_1_2_aarch64"),
+        base_image="musl-python:3.13-arm64",
+        runtime_image="musl-python:3.13-arm64",
+        package_manager="none",
+        cross_image="musl-python:3.13-amd64",
+    )
+    assert ON_X86.choose(CRCMOD, musl) == ModeChoice(
+        mode="cross", fallback=True, reason="auto: cross first, QEMU if it fails"
+    )
+    assert is_musl_cross(musl)
+    assert not is_musl_cross(DEBIAN)
+    assert cross_triplet(musl) == "aarch64-linux-musl"
+    assert cross_triplet(DEBIAN) == "aarch64-linux-gnu"
+    # The target brings libc, headers and specs: only Debian's cross gcc is installed.
+    assert target_cross_packages(musl, ("gcc", "libffi-dev")) == ("gcc-aarch64-linux-gnu",)
+    assert target_cross_packages(DEBIAN, ("gcc",)) == (
+        "gcc-aarch64-linux-gnu",
+        "libc6-dev-arm64-cross",
+    )
+    # The base image itself is no cross image: it is the target's architecture only.
+    same = replace(musl, cross_image=musl.base_image)
+    assert ON_X86.choose(CRCMOD, same).mode == "emulate"
 
 
 def test_who_asked_for_which_mode_most_specific_first() -> None:

@@ -9,6 +9,7 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from orchestrator.crossbuild import ModeChoice
 from orchestrator.model import Location, PackagePlan, Pin, ProjectPage, ReleaseFile
 from orchestrator.planner import only_releases, plan_target
 from orchestrator.targets import Target
@@ -210,6 +211,75 @@ def test_downloads_ask_for_no_system_packages() -> None:
     result = plan_target(MUSL_ARM, [p], {p.name: pg}, system_packages=system_packages)
 
     assert result.packages[0].action == "download"
+
+
+def plan_with_mode(choice: ModeChoice) -> PackagePlan:
+    p = pin("psycopg2", "2.9.10")
+    pg = page("psycopg2", rf("psycopg2-2.9.10.tar.gz"))
+    result = plan_target(GLIBC_ARM, [p], {p.name: pg}, build_mode=lambda _n, _t: choice)
+    (package,) = result.packages
+    return package
+
+
+def test_only_builds_ask_how_they_run() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def build_mode(name: NormalizedName, target: Target) -> ModeChoice:
+        seen.append((name, target.id))
+        return ModeChoice(mode="emulate", reason="--emulate")
+
+    pins = [pin("demo"), pin("docopt", "0.6.2"), pin("missing")]
+    projects: dict[NormalizedName, ProjectPage | None] = {
+        canonicalize_name("demo"): page("demo", rf("demo-1.0-py3-none-any.whl")),
+        canonicalize_name("docopt"): page("docopt", rf("docopt-0.6.2.tar.gz")),
+    }
+
+    result = plan_target(GLIBC_ARM, pins, projects, build_mode=build_mode)
+
+    assert seen == [("docopt", GLIBC_ARM.id)]
+    modes = [(p.name, p.build_mode, p.qemu_fallback, p.build_mode_reason) for p in result.packages]
+    assert modes == [
+        ("demo", None, False, None),
+        ("docopt", "emulate", False, "--emulate"),
+        ("missing", None, False, None),
+    ]
+
+
+def test_without_build_mode_a_build_has_no_mode() -> None:
+    result = plan_one(pin("docopt", "0.6.2"), page("docopt", rf("docopt-0.6.2.tar.gz")))
+
+    assert (result.action, result.build_mode, result.build_mode_reason) == ("build", None, None)
+
+
+def test_the_default_modes_carry_no_reason() -> None:
+    auto = ModeChoice(mode="cross", fallback=True, reason="auto: cross first, QEMU if it fails")
+    native = ModeChoice(mode="native", reason="the build machine is aarch64")
+
+    cross = plan_with_mode(auto)
+    here = plan_with_mode(native)
+
+    assert (cross.build_mode, cross.qemu_fallback, cross.build_mode_reason) == ("cross", True, None)
+    assert (here.build_mode, here.qemu_fallback, here.build_mode_reason) == ("native", False, None)
+
+
+def test_a_forced_mode_says_who_forced_it() -> None:
+    emulated = plan_with_mode(
+        ModeChoice(mode="emulate", reason="packages.psycopg2.build_mode: emulate")
+    )
+    crossed = plan_with_mode(ModeChoice(mode="cross", reason="--mode cross"))
+
+    assert emulated.build_mode_reason == "packages.psycopg2.build_mode: emulate"
+    assert (crossed.build_mode, crossed.qemu_fallback) == ("cross", False)
+    assert crossed.build_mode_reason == "--mode cross: no QEMU fallback"
+
+
+def test_a_forced_cross_the_target_cannot_do_says_the_build_will_fail() -> None:
+    impossible = "--mode cross, but no tested cross toolchain for Alpine (apk) targets"
+
+    result = plan_with_mode(ModeChoice(mode="cross", reason="--mode cross", impossible=impossible))
+
+    assert (result.action, result.build_mode) == ("build", "cross")
+    assert result.build_mode_reason == f"{impossible}: the build will fail"
 
 
 def test_force_build_takes_the_sdist_over_a_wheel() -> None:

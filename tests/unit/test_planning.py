@@ -13,6 +13,7 @@ from packaging.version import Version
 
 from orchestrator import planning
 from orchestrator.config import Config, TargetConfig
+from orchestrator.crossbuild import ModeChoice
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Pin, ProjectPage, ReleaseFile
 from orchestrator.targets import Target
@@ -409,6 +410,30 @@ def test_system_packages_are_asked_per_target() -> None:
 
     assert seen == [("docopt", MUSL_ARM.id), ("docopt", GLIBC_ARM.id)]
     assert plan.targets[0].packages[0].system_packages == ("aarch64-dev",)
+
+
+def test_build_modes_are_asked_per_target() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def build_mode(name: NormalizedName, target: Target) -> ModeChoice:
+        seen.append((name, target.id))
+        if target == GLIBC_ARM:
+            return ModeChoice(mode="cross", fallback=True, reason="auto")
+        return ModeChoice(mode="emulate", reason="no tested cross toolchain for Alpine")
+
+    pin = Pin(name=canonicalize_name("docopt"), version=Version("0.6.2"))
+    inputs = planning.PlanInputs(pins={MUSL_ARM: (pin,), GLIBC_ARM: (pin,)})
+
+    plan = planning.plan_all(
+        inputs,
+        fetch_projects=FakeIndex({"docopt": ["docopt-0.6.2.tar.gz"]}),
+        system_packages=no_system_packages,
+        build_mode=build_mode,
+    )
+
+    assert seen == [("docopt", MUSL_ARM.id), ("docopt", GLIBC_ARM.id)]
+    modes = [(t.packages[0].build_mode, t.packages[0].build_mode_reason) for t in plan.targets]
+    assert modes == [("emulate", "no tested cross toolchain for Alpine"), ("cross", None)]
 
 
 def test_the_index_is_asked_for_the_pinned_versions_only() -> None:

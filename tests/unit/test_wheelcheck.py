@@ -127,6 +127,33 @@ def test_ld_so_conf_includes_are_followed_inside_the_root(tmp_path: Path) -> Non
     assert libraries.system_dirs[:3] == ["/lib/aarch64-linux-gnu", "/usr/local/lib", "/opt/lib"]
 
 
+def test_musl_loader_paths_come_first_split_on_colons_and_newlines(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ld.so.conf").write_text("/usr/lib/aarch64-linux-gnu\n")
+    (tmp_path / "etc" / "ld-musl-aarch64.path").write_text(
+        "/usr/local/lib:/lib/aarch64-linux-musl\n/usr/lib/aarch64-linux-musl\n"
+    )
+    assert Root(tmp_path).ld_musl_path_dirs() == [
+        "/usr/local/lib",
+        "/lib/aarch64-linux-musl",
+        "/usr/lib/aarch64-linux-musl",
+    ]
+    assert Libraries(Root(tmp_path)).system_dirs[:4] == [
+        "/usr/local/lib",
+        "/lib/aarch64-linux-musl",
+        "/usr/lib/aarch64-linux-musl",
+        "/usr/lib/aarch64-linux-gnu",
+    ]
+
+
+def test_musl_loader_without_a_path_file_searches_musls_defaults(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "etc").mkdir()
+    assert Root(tmp_path).ld_musl_path_dirs() is None  # no musl at all: glibc's search only
+    (tmp_path / "lib" / "ld-musl-x86_64.so.1").write_bytes(b"")
+    assert Root(tmp_path).ld_musl_path_dirs() == ["/lib", "/usr/local/lib", "/usr/lib"]
+
+
 def test_problems_name_what_fails_first_things_first() -> None:
     report = {
         "errors": [],
