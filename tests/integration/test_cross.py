@@ -22,7 +22,6 @@ import io
 import json
 import subprocess
 import tarfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import ProgressEvent, build_target
+from orchestrator.builder import ProgressEvent
 from orchestrator.config import TargetConfig
 from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import Downloader, FileStore
+from orchestrator.downloads import FileStore
 from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
 from orchestrator.targets import Target
 
@@ -183,30 +181,11 @@ class CrossRun:
 def build_twice(
     shared: SetBuilder, plan: TargetPlan, cache: Path, modes: BuildModes | None = None
 ) -> CrossRun:
-    engine = shared.counting_engine()
-    events: list[ProgressEvent] = []
-
-    def build() -> TargetBuild:
-        return build_target(
-            plan,
-            TCFG,
-            engine=engine,
-            downloader=Downloader.for_cache(cache),
-            cache=BuildCache.for_cache(cache),
-            resolve=shared.resolve,
-            workdir=cache / "work",
-            log_dir=cache / "logs",
-            timeout=900,
-            progress=events.append,
-            modes=modes or BuildModes(),  # auto: cross first, QEMU when that fails
-        )
-
-    start = time.monotonic()
-    first = build()
-    seconds = time.monotonic() - start
-    runs = engine.buildx_runs
-    second = build()
-    return CrossRun(first, second, (runs, engine.buildx_runs - runs), seconds, events, cache)
+    # auto: cross first, QEMU when that fails
+    twice = shared.build_twice(plan, TCFG, cache, modes or BuildModes())
+    return CrossRun(
+        twice.first, twice.second, twice.buildx_runs, twice.seconds, twice.events, cache
+    )
 
 
 @pytest.fixture(scope="module")
