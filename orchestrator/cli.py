@@ -57,17 +57,26 @@ app = typer.Typer(
     context_settings={"max_content_width": 100},
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain text: a docstring's paragraphs are reflowed to the terminal's width (in "rich"
+    # mode its line breaks are kept, and an 80-column terminal breaks each line in two).
+    rich_markup_mode=None,
 )
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="wheelhouse.yaml to read (default: ./wheelhouse.yaml)."),
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="PATH",
+        help="wheelhouse.yaml to read (default: ./wheelhouse.yaml).",
+    ),
 ]
 RequirementsOpt = Annotated[
     Path | None,
     typer.Option(
         "--requirements",
         "-r",
+        metavar="PATH",
         help="requirements.txt or uv.lock (overrides `requirements:` in wheelhouse.yaml).",
     ),
 ]
@@ -76,13 +85,19 @@ TargetOpt = Annotated[
     typer.Option(
         "--target",
         "-t",
+        metavar="ID",
         help="Target id, repeatable, e.g. cp312-musllinux_1_2_aarch64. "
         "Default: every target in wheelhouse.yaml.",
     ),
 ]
 ArchOpt = Annotated[
     list[str] | None,
-    typer.Option("--arch", "-a", help="Keep only targets of this architecture: arm64 or amd64."),
+    typer.Option(
+        "--arch",
+        "-a",
+        metavar="ARCH",
+        help="Keep only targets of this architecture: arm64 or amd64 (repeatable).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see README).")]
 RefreshOpt = Annotated[
@@ -103,14 +118,20 @@ ModeOpt = Annotated[
     str | None,
     typer.Option(
         "--mode",
-        help="How every package for a foreign architecture is built: auto (cross-compile "
-        "Debian targets on the build machine, check on the target, QEMU when that fails), cross, "
-        "or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. Default: auto.",
+        metavar="auto|cross|emulate",
+        help="How every package for a foreign architecture is built: auto (cross-compile on "
+        "the build machine where the target has a cross path, check on the target, QEMU when "
+        "that fails), cross, or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. "
+        "Default: auto.",
     ),
 ]
 EmulateOpt = Annotated[
     list[str] | None,
-    typer.Option("--emulate", help="Build this package under QEMU whatever the mode (repeatable)."),
+    typer.Option(
+        "--emulate",
+        metavar="PKG",
+        help="Build this package under QEMU whatever the mode (repeatable).",
+    ),
 ]
 
 
@@ -151,6 +172,7 @@ BuilderOpt = Annotated[
     str | None,
     typer.Option(
         "--builder",
+        metavar="NAME",
         help="buildx builder to use (e.g. a multi-node or kubernetes builder with native "
         "arm64 nodes). Default: build.builder in wheelhouse.yaml, else docker's current one.",
     ),
@@ -167,6 +189,7 @@ def build(
         list[str] | None,
         typer.Option(
             "--force-build",
+            metavar="PKG",
             help="Build this package from its sdist even where a wheel exists (repeatable).",
         ),
     ] = None,
@@ -184,7 +207,11 @@ def build(
     ] = False,
     timeout: Annotated[
         int | None,
-        typer.Option("--timeout", help="Seconds per package build (default: build.timeout)."),
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds per package build (default: build.timeout).",
+        ),
     ] = None,
     keep_context: Annotated[
         bool, typer.Option("--keep-context", help="Keep the buildx context for debugging.")
@@ -197,8 +224,9 @@ def build(
     """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
 
     Wheels the index has are downloaded and hash-checked; sdists are built offline in
-    one `docker buildx build` per target (cross-compiled and checked on the target for
-    foreign Debian targets, QEMU otherwise and as the fallback), repaired by auditwheel,
+    one `docker buildx build` per target (for a foreign architecture cross-compiled and
+    checked on the target where it has a cross path, QEMU otherwise and as the fallback),
+    repaired by auditwheel,
     and kept in a build cache so nothing is built twice. Each target's
     wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
     is replaced atomically, and only when complete unless --partial.
@@ -266,13 +294,14 @@ def verify(
 
 @app.command()
 def dockerfile(
-    target: Annotated[str, typer.Option("--target", "-t", help="The target id.")],
+    target: Annotated[str, typer.Option("--target", "-t", metavar="ID", help="The target id.")],
     config: ConfigOpt = None,
     dockerignore: Annotated[
         bool, typer.Option("--dockerignore", help="Print the .dockerignore lines instead.")
     ] = False,
     cmd: Annotated[
-        str | None, typer.Option("--cmd", help="How the app starts, e.g. 'python -m app'.")
+        str | None,
+        typer.Option("--cmd", metavar="COMMAND", help="How the app starts, e.g. 'python -m app'."),
     ] = None,
 ) -> None:
     """Print the runtime stage that installs a wheelhouse: no compiler, non-root user.
