@@ -6,6 +6,9 @@
 # Usage: scripts/build-test-images.sh [amd64|arm64]... [--force] [--verify]
 #   no architecture = both; an image that already exists is reused unless --force is given;
 #   --verify re-runs the checks on reused images too (they always run after a build).
+#   Two images to build are built side by side, each with its own log ($WORK_ROOT/logs/test-image-*.log).
+#   WHEELHOUSE_TEST_IMAGE_PREFIX (default wheelhouse-test) and WHEELHOUSE_TEST_WORK (default
+#   /var/cache/wheelhouse-test) move the images and the work/log directory elsewhere (see lib/common.sh).
 #
 # Each image is a debootstrap'ed minbase rootfs (python3, pip, venv) imported with `docker buildx build
 # --platform` from a `FROM scratch` + `ADD rootfs.tar` context, so that the image's metadata carries the right
@@ -21,8 +24,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SUITE=bookworm
 PYTHON_VERSION=3.11  # bookworm's python3; the tag says it, so it is checked below
-IMAGE_REPO=wheelhouse-test/python
-WORK_ROOT=/var/cache/wheelhouse-test
+IMAGE_REPO=$WH_IMAGE_PREFIX/python
+WORK_ROOT=$WH_WORK_ROOT
 LOG_DIR=$WORK_ROOT/logs
 
 image_name() { echo "$IMAGE_REPO:$PYTHON_VERSION-$SUITE-$1"; }
@@ -93,12 +96,12 @@ verify_image() {
     local arch=$1 name out tmp expected
     name=$(image_name "$arch")
     expected="$(uname_arch "$arch") $PYTHON_VERSION"
-    out=$(docker run --rm --platform "linux/$arch" "$name" \
+    out=$(docker run --rm --init --platform "linux/$arch" "$name" \
         python3 -c 'import platform, sys; print(platform.machine(), "%d.%d" % sys.version_info[:2])')
     [[ $out == "$expected" ]] || die "$name: expected '$expected' from python3, got '$out'"
     log "$name: docker run -> python3 on $out"
 
-    docker run --rm --platform "linux/$arch" "$name" \
+    docker run --rm --init --platform "linux/$arch" "$name" \
         sh -c 'apt-get update -qq && apt-get install -s -qq gcc python3-dev libffi-dev >/dev/null' ||
         die "$name: apt-get cannot reach the mirror from inside the image"
     log "$name: apt-get update + install -s gcc python3-dev libffi-dev work inside"
@@ -115,8 +118,15 @@ verify_image() {
     log "$name: buildx build FROM it with RUN --network=none -> $out"
 }
 
+# One architecture: build (unless reused) and check.
+build_and_verify() {
+    local arch=$1
+    timed "building $(image_name "$arch")" build_image "$arch"
+    timed "verifying $(image_name "$arch")" verify_image "$arch"
+}
+
 main() {
-    local arch name start built
+    local arch name start todo=() recheck=()
     parse_build_args "$@"
     [[ $EUID -eq 0 ]] || die "debootstrap needs root"
     require_engine
@@ -125,13 +135,23 @@ main() {
     for arch in "${ARCHES[@]}"; do
         require_binfmt "$arch"
         name=$(image_name "$arch")
-        built=0
-        if ! skip_existing "$name" "$arch"; then
-            timed "building $name" build_image "$arch"
-            built=1
+        if skip_existing "$name" "$arch"; then
+            if ((VERIFY)); then recheck+=("$arch"); fi
+        else
+            todo+=("$arch")
         fi
-        if ((built || VERIFY)); then timed "verifying $name" verify_image "$arch"; fi
     done
+    for arch in "${recheck[@]}"; do timed "verifying $(image_name "$arch")" verify_image "$arch"; done
+    if ((${#todo[@]} == 1)); then
+        build_and_verify "${todo[0]}"
+    elif ((${#todo[@]} > 1)); then
+        # Side by side: the foreign debootstrap's second stage runs under QEMU, mostly on one core, for
+        # minutes; the native one is over by then.
+        for arch in "${todo[@]}"; do
+            job_add "$arch" "$LOG_DIR/test-image-$SUITE-$arch.log" "" build_and_verify "$arch"
+        done
+        jobs_run
+    fi
     log "images:"
     docker image ls "$IMAGE_REPO" --format '  {{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' >&2
     log "done in $(elapsed_since "$start")"

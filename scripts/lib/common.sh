@@ -5,6 +5,14 @@
 
 : "${WH_LOG_TAG:=wheelhouse}"
 
+# Where the test images and the work files go. The tests only know the defaults; the overrides let a
+# from-scratch build be tried or timed on a machine whose real test images are in use, e.g.
+#   WHEELHOUSE_TEST_IMAGE_PREFIX=wheelhouse-scratch WHEELHOUSE_TEST_WORK=/var/tmp/wh-scratch scripts/setup.sh
+# shellcheck disable=SC2034  # read by the scripts that source this file
+WH_IMAGE_PREFIX=${WHEELHOUSE_TEST_IMAGE_PREFIX:-wheelhouse-test}
+# shellcheck disable=SC2034
+WH_WORK_ROOT=${WHEELHOUSE_TEST_WORK:-/var/cache/wheelhouse-test}
+
 # Every message goes to stderr so that stdout stays free for data a caller may want to capture.
 log() { printf '[%s] %s\n' "$WH_LOG_TAG" "$*" >&2; }
 die() {
@@ -67,10 +75,132 @@ _wh_on_exit() {
     for ((i = ${#_WH_STEPS[@]} - 1; i >= 0; i--)); do
         log "${_WH_STEPS[i]}: FAILED (exit $rc) after $(elapsed_since "${_WH_STARTS[i]}")"
     done
+    # Background jobs first: they may still use what the at_exit commands remove.
+    _wh_stop_jobs
     for cmd in "${_WH_AT_EXIT[@]}"; do eval "$cmd" || true; done
     return "$rc"
 }
 trap _wh_on_exit EXIT
+# A signal ends the script through `exit`, so that the EXIT trap above still cleans up and stops the jobs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- steps that run side by side -------------------------------------------------------------------------
+# job_add NAME LOGFILE "DEPS" COMMAND [ARGS...]: declare a step (a function of the calling script or a
+# program) that jobs_run starts in the background as soon as every job named in DEPS (space-separated) has
+# succeeded. Its stdout and stderr go to LOGFILE; its messages are shown once it is done.
+# jobs_run: run the declared jobs. The first failure shows the end of that job's log, stops the other jobs
+# (each runs its own EXIT trap: unmounts, work trees, containers) and exits; so does any exit of the script.
+# Each job is a subshell in a process group of its own, so that stopping it reaches every process it
+# started (debootstrap, docker CLIs, ...), and nothing is left running behind the script.
+declare -A _WH_JOB_CMD=() _WH_JOB_LOG=() _WH_JOB_DEPS=() _WH_JOB_STATE=() _WH_JOB_START=() _WH_JOB_OF_PID=()
+_WH_JOB_NAMES=()
+_WH_JOB_PIDS=() # running jobs (pids = process group ids)
+_WH_JOB_STOP_SECONDS=${WH_JOB_STOP_SECONDS:-60}
+
+job_add() {
+    local name=$1 logfile=$2 deps=$3
+    shift 3
+    [[ -z ${_WH_JOB_STATE[$name]:-} ]] || die "job $name declared twice"
+    _WH_JOB_NAMES+=("$name")
+    _WH_JOB_LOG[$name]=$logfile
+    _WH_JOB_DEPS[$name]=$deps
+    _WH_JOB_CMD[$name]=$(printf '%q ' "$@")
+    _WH_JOB_STATE[$name]=pending
+}
+
+# The body of a job, in its background subshell: the parent's clean-up lists and jobs are not its own.
+_wh_job_body() {
+    local name=$1
+    _WH_STEPS=() _WH_STARTS=() _WH_LOGS=() _WH_AT_EXIT=() _WH_JOB_PIDS=()
+    WH_LOG_TAG="$WH_LOG_TAG/$name"
+    trap _wh_on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    eval "${_WH_JOB_CMD[$name]}"
+}
+
+_wh_job_start() {
+    local name=$1 logfile=${_WH_JOB_LOG[$1]} pid
+    mkdir -p "$(dirname "$logfile")"
+    log "$name: started (log: $logfile)"
+    _WH_JOB_START[$name]=$(now_us)
+    # Job control only while forking: the job gets a process group of its own (and SIGINT is not ignored
+    # in it, as it would be in a plain background command); foreground commands are unaffected.
+    set -m
+    _wh_job_body "$name" </dev/null >"$logfile" 2>&1 &
+    pid=$!
+    set +m
+    _WH_JOB_OF_PID[$pid]=$name
+    _WH_JOB_PIDS+=("$pid")
+    _WH_JOB_STATE[$name]=running
+}
+
+_wh_job_forget() {
+    local pid=$1 p kept=()
+    for p in "${_WH_JOB_PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    _WH_JOB_PIDS=("${kept[@]}")
+}
+
+jobs_run() {
+    local name dep ready pid rc waiting
+    while :; do
+        waiting=0
+        for name in "${_WH_JOB_NAMES[@]}"; do
+            [[ ${_WH_JOB_STATE[$name]} == pending ]] || continue
+            ready=1
+            for dep in ${_WH_JOB_DEPS[$name]}; do
+                [[ ${_WH_JOB_STATE[$dep]:-} == succeeded ]] || ready=0
+            done
+            if ((ready)); then _wh_job_start "$name"; else waiting=1; fi
+        done
+        if ((${#_WH_JOB_PIDS[@]} == 0)); then
+            ((waiting == 0)) || die "jobs left waiting for unknown jobs: check the DEPS given to job_add"
+            break
+        fi
+        pid='' rc=0
+        wait -n -p pid "${_WH_JOB_PIDS[@]}" || rc=$?
+        [[ -n $pid && -n ${_WH_JOB_OF_PID[$pid]:-} ]] || die "wait returned $rc for no known job"
+        name=${_WH_JOB_OF_PID[$pid]}
+        _wh_job_forget "$pid"
+        if ((rc != 0)); then
+            _WH_JOB_STATE[$name]=failed
+            log "$name: FAILED (exit $rc) after $(elapsed_since "${_WH_JOB_START[$name]}");" \
+                "last lines of ${_WH_JOB_LOG[$name]}:"
+            tail -n 40 "${_WH_JOB_LOG[$name]}" | sed 's/^/    /' >&2 || true
+            die "$name failed: stopping the other jobs"
+        fi
+        _WH_JOB_STATE[$name]=succeeded
+        log "$name: done in $(elapsed_since "${_WH_JOB_START[$name]}"):"
+        sed 's/^/    /' "${_WH_JOB_LOG[$name]}" >&2
+    done
+    # A next round of job_add/jobs_run starts afresh.
+    _WH_JOB_NAMES=()
+}
+
+# Stop the running jobs: SIGTERM to each job's process group, some time to clean up, then SIGKILL.
+_wh_stop_jobs() {
+    local pid name deadline
+    ((${#_WH_JOB_PIDS[@]})) || return 0
+    for pid in "${_WH_JOB_PIDS[@]}"; do
+        name=${_WH_JOB_OF_PID[$pid]:-$pid}
+        log "stopping $name (process group $pid; log: ${_WH_JOB_LOG[$name]:-?})"
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    deadline=$((SECONDS + _WH_JOB_STOP_SECONDS))
+    for pid in "${_WH_JOB_PIDS[@]}"; do
+        while kill -0 -- "-$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+        if kill -0 -- "-$pid" 2>/dev/null; then
+            log "${_WH_JOB_OF_PID[$pid]:-$pid}: still running after ${_WH_JOB_STOP_SECONDS}s: SIGKILL"
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    _WH_JOB_PIDS=()
+}
+
+# remove_container NAME: for at_exit; a container that is already gone (docker run --rm) is fine.
+remove_container() { docker rm -f "$1" >/dev/null 2>&1 || true; }
 
 # The Debian mirror this machine already uses, so that no host name is ever hard-coded: the first URI of
 # the first deb822 stanza of debian.sources that is not the security archive (which only has *-security

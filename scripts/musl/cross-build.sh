@@ -86,7 +86,11 @@ sed -i 's@MULTIARCH=$($CC --print-multiarch 2>/dev/null)@MULTIARCH=$($CC --print
 grep -E 'platform triplet' /tmp/configure.log
 
 step "CPython make"
-make -j"$JOBS" >/tmp/make.log 2>&1 || { tail -n 30 /tmp/make.log; exit 1; }
+# Without -g on the command line only, as in the Dockerfile's native build (the Makefile, hence sysconfig,
+# keeps configure's OPT): everything is stripped of debug info below anyway.
+OPT_NO_G=$(sed -n 's/^OPT=[[:space:]]*//p' Makefile | sed -e 's/^/ /' -e 's/$/ /' -e 's/ -g / /g')
+case $OPT_NO_G in *-O*) ;; *) echo "unexpected OPT in Makefile: $OPT_NO_G" >&2; exit 1 ;; esac
+make -j"$JOBS" OPT="$OPT_NO_G" >/tmp/make.log 2>&1 || { tail -n 30 /tmp/make.log; exit 1; }
 step "CPython install"
 make install DESTDIR=$STAGE >/tmp/install.log 2>&1 || { tail -n 30 /tmp/install.log; exit 1; }
 
