@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.downloads import link_or_copy
+from orchestrator.paths import write_atomically
 
 META_FILE = "meta.json"
 #: ``<cache>/built/backend-requires/<sdist sha256>-<target>.json``: what a build backend
@@ -163,11 +164,8 @@ class BuildCache:
         self, sdist_sha256: str, target_id: str, requirements: Sequence[str]
     ) -> None:
         """Remember them, so the next run provides them from the start (and keys the same)."""
-        path = self._learned(sdist_sha256, target_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".partial-{path.name}")
-        temp.write_text(json.dumps(list(requirements)) + "\n", "utf-8")
-        temp.replace(path)
+        data = json.dumps(list(requirements)) + "\n"
+        write_atomically(self._learned(sdist_sha256, target_id), data.encode("utf-8"))
 
     def _learned(self, sdist_sha256: str, target_id: str) -> Path:
         return self.root / LEARNED_DIR / f"{sdist_sha256}-{target_id}.json"

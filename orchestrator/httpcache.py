@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
@@ -39,6 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from orchestrator.filenames import version_text
 from orchestrator.model import ReleaseFile
+from orchestrator.paths import write_atomically
 
 #: Bump when the record layout or the meaning of its data changes: older records then miss.
 RECORD_FORMAT = 2
@@ -200,23 +200,10 @@ class HttpCache:
         return self._clock() - age
 
     def _write(self, url: str, data: bytes) -> None:
-        """Write atomically (temp file + rename): a killed run leaves the old record or none.
-
-        The cache only saves time, so a directory that cannot be written is not an error.
-        """
-        target = self._path(url)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-            Path(tmp).replace(target)
-        except OSError:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
+        """Write atomically: a killed run leaves the old record or none. The cache only
+        saves time, so a directory that cannot be written is not an error."""
+        with contextlib.suppress(OSError):
+            write_atomically(self._path(url), data)
 
 
 # --- releases -----------------------------------------------------------------------

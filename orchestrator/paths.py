@@ -1,8 +1,9 @@
-"""Where wheelhouse keeps its files between runs."""
+"""Where wheelhouse keeps its files between runs, and how a cache file is written."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,3 +23,20 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     if xdg and Path(xdg).is_absolute():
         return Path(xdg) / "wheelhouse"
     return Path.home() / ".cache" / "wheelhouse"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file in its directory renamed into place: a
+    killed run, or a concurrent one writing the same file, leaves the old content or the
+    new, never a part. Readable by all (``mkstemp`` makes 0600), as the rest of the cache.
+    ``OSError`` when it cannot be written (no temporary file is left behind)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        temp.chmod(0o644)
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)

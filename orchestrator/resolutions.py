@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +35,7 @@ from packaging.utils import canonicalize_name
 from orchestrator import __version__, buildreqs, planner, targets, uv
 from orchestrator.buildreqs import ResolvedWheels
 from orchestrator.model import PackagePlan
+from orchestrator.paths import write_atomically
 from orchestrator.planner import SystemPackagesFor
 from orchestrator.targets import Target
 
@@ -187,22 +186,10 @@ class ResolutionRecords:
             "builds": [_plan_json(p) for p in resolved.builds],
         }
         try:
-            self._write(self.path(key), json.dumps(record, indent=2) + "\n")
+            write_atomically(self.path(key), (json.dumps(record, indent=2) + "\n").encode())
         except OSError:
             return None
         return recorded
-
-    def _write(self, path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".partial-", suffix=".json", dir=path.parent)
-        temp = Path(name)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            temp.chmod(0o644)  # mkstemp's 0600; the rest of the cache is readable by all
-            temp.replace(path)
-        finally:
-            temp.unlink(missing_ok=True)
 
 
 def _is_exact(plan: PackagePlan) -> bool:
