@@ -241,15 +241,22 @@ class BuildModes:
 
     @classmethod
     def from_config(
-        cls, config: Config, *, override: BuildMode | None = None, emulate: Sequence[str] = ()
+        cls,
+        config: Config,
+        *,
+        override: BuildMode | None = None,
+        emulate: Sequence[str] = (),
+        build_arch: Arch | None = None,
     ) -> BuildModes:
         """wheelhouse.yaml's ``packages.<name>.build_mode``, with the command line's
-        ``--mode`` (``override``) and ``--emulate`` on top."""
+        ``--mode`` (``override``) and ``--emulate`` on top; cross stages run on
+        ``build_arch`` (the buildx builder's native platform; ``None``: this machine's)."""
         packages = {n: pc.build_mode for n, pc in config.packages.items() if pc.build_mode}
         return cls(
             override=override,
             emulate=frozenset(canonicalize_name(n) for n in emulate),
             packages=MappingProxyType(packages),
+            build_arch=build_arch or host_arch(),
         )
 
     def requested(self, name: NormalizedName, tcfg: TargetConfig) -> tuple[BuildMode, str]:

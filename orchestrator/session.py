@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -73,8 +73,9 @@ class Session:
     ) -> BuildModes:
         """wheelhouse.yaml's build modes with ``--mode`` and ``--emulate`` on top, for cross
         stages running on ``build_arch`` (the buildx builder's native platform)."""
-        modes = BuildModes.from_config(self.config, override=override, emulate=emulate)
-        return replace(modes, build_arch=build_arch)
+        return BuildModes.from_config(
+            self.config, override=override, emulate=emulate, build_arch=build_arch
+        )
 
     def plan(self, modes: BuildModes | None = None) -> Plan:
         return self.plan_with_index(modes)[0]

@@ -154,6 +154,18 @@ def test_from_config_takes_package_modes_and_the_command_line() -> None:
     assert config.packages[canonicalize_name("crcmod")] == PackageConfig(apt=("x",))
 
 
+def test_from_config_takes_the_builders_platform_and_never_asks_the_host_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine wheelhouse cannot name (riscv64) still builds through an arm64 builder."""
+    monkeypatch.setattr("platform.machine", lambda: "riscv64")
+    config = parse_config({}, Path("wheelhouse.yaml"))
+    modes = BuildModes.from_config(config, build_arch=Arch.AARCH64)
+    assert modes.build_arch == Arch.AARCH64
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert BuildModes.from_config(config).build_arch == Arch.X86_64
+
+
 def test_host_arch_is_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("platform.machine", lambda: "aarch64")
     assert host_arch() == Arch.AARCH64
