@@ -1,6 +1,6 @@
 """Every error wheelhouse raises on purpose, and the exit code each maps to.
 
-The core raises these; only ``orchestrator.cli.main`` turns them into a message
+The core raises these; only ``orchestrator.cli.app.main`` turns them into a message
 and an exit code. A message says what went wrong, where, and how to fix it.
 """
 

@@ -3,7 +3,7 @@
 ``orchestrator/data/system-packages.yaml`` maps popular source-built packages (PEP 503
 names) to the apt and apk packages their build and their wheel need, and maps headers,
 pkg-config modules, libraries and commands to the packages that ship them (for
-:mod:`orchestrator.buildhints`). It is validated by hand like wheelhouse.yaml: every
+:mod:`orchestrator.build.hints`). It is validated by hand like wheelhouse.yaml: every
 error names the file and the field path (``packages.psycopg2.apt[0]``).
 """
 

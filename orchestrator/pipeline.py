@@ -13,26 +13,26 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import ProgressEvent, build_target
-from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
-from orchestrator.collect import WheelhouseResult, collect_wheelhouse
-from orchestrator.config import BuildMode, TargetConfig
-from orchestrator.downloads import Downloader, FileStore
-from orchestrator.engine import DockerEngine
-from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
-from orchestrator.index import IndexConfig
-from orchestrator.model import Plan, TargetBuild, TargetPlan
-from orchestrator.resolutions import (
+from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.cache import BuildCache
+from orchestrator.build.engine import DockerEngine
+from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.build.resolutions import (
     RememberedResolver,
     ResolutionRecords,
     ResolverSettings,
     resolver_description,
 )
+from orchestrator.config import BuildMode, TargetConfig
+from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
+from orchestrator.model import Plan, TargetBuild, TargetPlan
+from orchestrator.pypi.downloads import Downloader, FileStore
+from orchestrator.pypi.index import IndexConfig
+from orchestrator.pypi.uv import uv_version
 from orchestrator.session import Session
 from orchestrator.targets import Target
-from orchestrator.uv import uv_version
-from orchestrator.verify import VerifyReport, verify_wheelhouse
+from orchestrator.wheelhouse.collect import WheelhouseResult, collect_wheelhouse
+from orchestrator.wheelhouse.verify import VerifyReport, verify_wheelhouse
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,17 +14,15 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from orchestrator import planning
 from orchestrator.config import BuildMode, Config, TargetConfig, load_config
-from orchestrator.crossbuild import BuildModes
-from orchestrator.httpcache import HttpCache
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Plan
 from orchestrator.paths import default_cache_dir
-from orchestrator.planmodes import plan_modes
-from orchestrator.render import plan_table
-from orchestrator.resolve import UvResolver
+from orchestrator.plan import inputs as plan_inputs
+from orchestrator.plan.modes import BuildModes, plan_modes
+from orchestrator.plan.resolve import UvResolver
+from orchestrator.pypi.httpcache import HttpCache
+from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.targets import Arch, Target
 
 
@@ -53,7 +51,7 @@ class Session:
         return cls(
             config=config,
             targets=targets,
-            requirements=planning.requirements_path(config, requirements),
+            requirements=plan_inputs.requirements_path(config, requirements),
             cache_dir=config.cache_dir or default_cache_dir(),
             refresh=refresh,
             extra_force_build=frozenset(canonicalize_name(n) for n in force_build),
@@ -83,23 +81,23 @@ class Session:
     def plan_with_index(self, modes: BuildModes | None = None) -> tuple[Plan, IndexConfig]:
         """The plan, and the index settings it was made with (builds resolve against them).
         With ``modes``, each build says how it will run."""
-        if planning.is_uv_lock(self.requirements):
-            inputs = planning.pins_from_lock(self.requirements, self.targets, self.force_build)
+        if plan_inputs.is_uv_lock(self.requirements):
+            inputs = plan_inputs.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
         else:
-            parsed = planning.read_requirements(self.requirements)
+            parsed = plan_inputs.read_requirements(self.requirements)
             index = self._index_config(parsed.index_url, parsed.extra_index_urls)
             resolver = UvResolver(
                 index_url=index.index_url, extra_index_urls=index.extra_index_urls
             )
-            inputs = planning.pins_from_requirements(
+            inputs = plan_inputs.pins_from_requirements(
                 parsed,
                 self.targets,
                 force_build=self.force_build,
                 resolve=self.config.resolve,
                 compile_for=resolver.compile,
             )
-        plan = planning.plan_all(
+        plan = plan_inputs.plan_all(
             inputs,
             fetch_projects=self.index_client(index).get_projects_sync,
             system_packages=self.system_packages,
@@ -112,9 +110,9 @@ class Session:
     def index_client(self, index: IndexConfig) -> IndexClient:
         return IndexClient(index, cache=HttpCache(self.cache_dir / "http"), refresh=self.refresh)
 
-    def plan_table(self, plan: Plan) -> str:
-        images = {tc.target.id: tc.base_image for tc in self.targets}
-        return plan_table(plan, images=images)
+    def base_images(self) -> dict[str, str]:
+        """Each target's base image, by target id (the plan table names them)."""
+        return {tc.target.id: tc.base_image for tc in self.targets}
 
     def target_config(self, target: Target) -> TargetConfig:
         return self.config.target_config(target)

@@ -7,9 +7,11 @@ tags (via ``packaging.tags``), its marker environment, its Docker platform.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from types import MappingProxyType
 from typing import Literal
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -199,3 +201,46 @@ def _check_libc_version(text: str, libc: Libc, version: tuple[int, int], arch: A
             f"at least 2_{arch.oldest_glibc_minor} on {arch.value}",
             hint="e.g. cp312-manylinux_2_36_aarch64 for Debian bookworm (glibc 2.36)",
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossArch:
+    """A target architecture as Debian's cross toolchains and CPython's sysconfig name it."""
+
+    #: dpkg's architecture name (``dpkg --add-architecture``, ``libffi-dev:arm64``).
+    debian: str
+    #: The GNU triplet: compiler prefix and multiarch directory (``aarch64-linux-gnu``).
+    triplet: str
+    #: ``sysconfig.get_platform()`` on the target (``_PYTHON_HOST_PLATFORM``).
+    host_platform: str
+    #: musl's triplet: the target's sysconfig name and its musl-gcc's directory.
+    musl_triplet: str
+
+    @property
+    def package_suffix(self) -> str:
+        """Debian's package-name form of the triplet (``x86_64`` becomes ``x86-64``)."""
+        return self.triplet.replace("_", "-")
+
+
+CROSS_ARCHES: Mapping[Arch, CrossArch] = MappingProxyType(
+    {
+        Arch.AARCH64: CrossArch(
+            debian="arm64",
+            triplet="aarch64-linux-gnu",
+            host_platform="linux-aarch64",
+            musl_triplet="aarch64-linux-musl",
+        ),
+        Arch.X86_64: CrossArch(
+            debian="amd64",
+            triplet="x86_64-linux-gnu",
+            host_platform="linux-x86_64",
+            musl_triplet="x86_64-linux-musl",
+        ),
+        Arch.ARMV7L: CrossArch(
+            debian="armhf",
+            triplet="arm-linux-gnueabihf",
+            host_platform="linux-armv7l",
+            musl_triplet="arm-linux-musleabihf",
+        ),
+    }
+)

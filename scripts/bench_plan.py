@@ -30,12 +30,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from orchestrator import planner
 from orchestrator.model import Plan
-from orchestrator.requirements import parse_requirements
+from orchestrator.plan import planner
+from orchestrator.plan.requirements import parse_requirements
+from orchestrator.pypi.uv import known_platforms_of, python_platform, uv_command
 from orchestrator.session import Session
 from orchestrator.targets import Target
-from orchestrator.uv import known_platforms_of, python_platform, uv_command
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "tests/data/bench/requirements-large.txt"
@@ -216,7 +216,7 @@ def _print_profile(label: str, elapsed: float, profiler: cProfile.Profile) -> No
 
 def _subprocess_plan(config: Path, cache: Path) -> float:
     beside = Path(sys.executable).with_name("wheelhouse")
-    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "orchestrator.cli"]
+    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "orchestrator.cli.app"]
     env = {**os.environ, "WHEELHOUSE_CACHE_DIR": str(cache)}
     start = time.perf_counter()
     done = subprocess.run(

@@ -19,17 +19,17 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import build_target
-from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.build.builder import build_target
+from orchestrator.build.cache import BuildCache
+from orchestrator.build.engine import DockerEngine
+from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.config import BuildMode, PackageManager, TargetConfig
-from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import Downloader
-from orchestrator.engine import DockerEngine
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import Knowledge
 from orchestrator.model import Artifact, BuildModeName, Pin, TargetPlan
-from orchestrator.planner import plan_target
+from orchestrator.plan.modes import BuildModes
+from orchestrator.plan.planner import plan_target
+from orchestrator.pypi.downloads import Downloader
+from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.targets import Target
 
 

@@ -22,18 +22,18 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from orchestrator.buildcache import BuildCache
-from orchestrator.builder import ProgressEvent, build_target
-from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.cache import BuildCache
+from orchestrator.build.engine import BuildxRequest, BuildxResult, DockerEngine, LineCallback
+from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.config import BuildMode, TargetConfig
-from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import Downloader
-from orchestrator.engine import BuildxRequest, BuildxResult, DockerEngine, LineCallback
 from orchestrator.errors import EngineError
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.model import Pin, TargetBuild, TargetPlan
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
-from orchestrator.planner import plan_target
+from orchestrator.plan.modes import BuildModes
+from orchestrator.plan.planner import plan_target
+from orchestrator.pypi.downloads import Downloader
+from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.session import Session
 from orchestrator.targets import Target
 

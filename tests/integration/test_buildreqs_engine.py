@@ -30,17 +30,17 @@ import yaml
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from orchestrator.buildcache import META_FILE, BuildCache
-from orchestrator.builder import ProgressEvent, build_target
-from orchestrator.buildreqs import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.cache import META_FILE, BuildCache
+from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
+from orchestrator.cli.reports import build_summary_markdown
 from orchestrator.config import TargetConfig
-from orchestrator.downloads import Downloader, FileStore, sha256_of
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.knowledge import load_knowledge
 from orchestrator.model import Artifact, PackagePlan, Pin, TargetBuild, TargetPlan
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
-from orchestrator.planner import plan_target
-from orchestrator.reports import build_summary_markdown
+from orchestrator.plan.planner import plan_target
+from orchestrator.pypi.downloads import Downloader, FileStore, sha256_of
+from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.session import Session
 from orchestrator.targets import Target
 

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.builder import ProgressEvent
+from orchestrator.build.builder import ProgressEvent
 from orchestrator.config import TargetConfig
-from orchestrator.crossbuild import BuildModes
-from orchestrator.downloads import FileStore
 from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
+from orchestrator.plan.modes import BuildModes
+from orchestrator.pypi.downloads import FileStore
 from orchestrator.targets import Target
 
 if TYPE_CHECKING:  # pytest hands the fixtures in; conftest is not importable as such

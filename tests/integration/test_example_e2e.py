@@ -26,10 +26,10 @@ import pytest
 import yaml
 from packaging.utils import parse_wheel_filename
 
-from orchestrator.engine import DockerEngine
+from orchestrator.build.engine import DockerEngine
 from orchestrator.model import TargetPlan
 from orchestrator.pipeline import BuildRun
-from orchestrator.verify import VerifyReport
+from orchestrator.wheelhouse.verify import VerifyReport
 
 if TYPE_CHECKING:  # pytest hands the fixture in; conftest is not importable as such
     from tests.integration.conftest import ExampleBuild

@@ -9,9 +9,9 @@ import pytest
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from orchestrator.httpcache import HttpCache
-from orchestrator.index import IndexClient, IndexConfig
 from orchestrator.model import ProjectPage
+from orchestrator.pypi.httpcache import HttpCache
+from orchestrator.pypi.index import IndexClient, IndexConfig
 
 pytestmark = pytest.mark.network
 

@@ -47,9 +47,9 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.collect import collect_wheelhouse
 from orchestrator.model import Artifact, TargetBuild
 from orchestrator.targets import Target
+from orchestrator.wheelhouse.collect import collect_wheelhouse
 
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
 PLATFORM_TAG = "manylinux_2_36_x86_64"
@@ -402,7 +402,7 @@ def test_the_next_run_publishes_the_new_wheelhouse_and_cleans_up(
 COLLECT_FOREVER = """
 import json, sys, time
 from pathlib import Path
-from orchestrator.collect import collect_wheelhouse
+from orchestrator.wheelhouse.collect import collect_wheelhouse
 from orchestrator.model import Artifact, TargetBuild
 from orchestrator.targets import Target
 

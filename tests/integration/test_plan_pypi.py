@@ -1,6 +1,6 @@
 """``wheelhouse plan`` against the real PyPI (``-m network``): facts of the real index.
 
-Each test runs the real CLI in-process (``orchestrator.cli.main``) on a temporary
+Each test runs the real CLI in-process (``orchestrator.cli.app.main``) on a temporary
 requirements file and wheelhouse.yaml, with the HTTP cache in a temporary directory.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator import cli
-from orchestrator.uv import uv_command
+from orchestrator.cli import app as cli
+from orchestrator.pypi.uv import uv_command
 
 pytestmark = pytest.mark.network
 

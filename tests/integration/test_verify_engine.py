@@ -23,13 +23,13 @@ import docker.errors  # type: ignore[import-untyped]
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from orchestrator.collect import collect_wheelhouse
 from orchestrator.config import TargetConfig
 from orchestrator.errors import VerifyFailedError
 from orchestrator.model import Artifact, TargetBuild
-from orchestrator.runtime_dockerfile import render_dockerignore, render_runtime_dockerfile
 from orchestrator.targets import Arch, Target
-from orchestrator.verify import verify_wheelhouse
+from orchestrator.wheelhouse.collect import collect_wheelhouse
+from orchestrator.wheelhouse.runtime import render_dockerignore, render_runtime_dockerfile
+from orchestrator.wheelhouse.verify import verify_wheelhouse
 from tests.wheelfiles import write_wheel
 
 pytestmark = pytest.mark.network

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.config import Config, TargetConfig, load_config, parse_config
-from orchestrator.dockerfile import (
+from orchestrator.build.dockerfile import (
     DockerfileSpec,
     PackageStage,
     render_dockerfile,
     toolchain_packages,
 )
+from orchestrator.config import Config, TargetConfig, load_config, parse_config
 from orchestrator.knowledge import load_knowledge
-from orchestrator.requirements import parse_requirements
+from orchestrator.plan.requirements import parse_requirements
 from orchestrator.targets import Arch, Target
-from orchestrator.verify import container_script
+from orchestrator.wheelhouse.verify import container_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ROOT / "tests" / "data" / "musl" / "wheelhouse.yaml"

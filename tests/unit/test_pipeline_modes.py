@@ -10,11 +10,11 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from orchestrator import pipeline
-from orchestrator.crossbuild import BuildModes
 from orchestrator.errors import EngineError
-from orchestrator.index import IndexConfig
 from orchestrator.model import BuildFailure, PackagePlan, Plan, TargetBuild, TargetPlan
 from orchestrator.pipeline import BuildOptions, run_build
+from orchestrator.plan.modes import BuildModes
+from orchestrator.pypi.index import IndexConfig
 from orchestrator.session import Session
 from orchestrator.targets import Arch, Target
 

@@ -1,0 +1,424 @@
+"""The ``wheelhouse`` command line: parse options, call the library, map errors to exit codes.
+
+Nothing here decides anything about packages; ``main`` is the one place that turns
+a ``WheelhouseError`` into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Protocol, cast
+
+import typer
+
+from orchestrator import __version__
+from orchestrator.build.engine import DockerEngine
+from orchestrator.cli.console import Console
+from orchestrator.cli.doctor import run_doctor
+from orchestrator.cli.render import plan_table
+from orchestrator.cli.reports import (
+    build_report,
+    build_summary_markdown,
+    verify_report,
+    verify_summary_markdown,
+    write_step_summary,
+)
+from orchestrator.config import BUILD_MODES, BuildMode, load_config
+from orchestrator.errors import (
+    BadInputError,
+    EngineError,
+    ExitCode,
+    PlanError,
+    VerifyFailedError,
+    WheelhouseError,
+)
+from orchestrator.pipeline import BuildOptions, BuildRun, run_build, run_verify
+from orchestrator.plan.modes import host_arch
+from orchestrator.session import Session
+from orchestrator.targets import Target
+from orchestrator.wheelhouse.runtime import render_dockerignore, render_runtime_dockerfile
+
+app = typer.Typer(
+    name="wheelhouse",
+    help=(
+        "Build a wheelhouse for every machine your Python app deploys to.\n\n"
+        "Typical flow for a Raspberry Pi (arm64) running python:3.12-alpine:\n\n"
+        "  wheelhouse plan --arch arm64    (which packages need a build)\n\n"
+        "  wheelhouse build --arch arm64   (build them, collect the wheelhouse)\n\n"
+        "  wheelhouse verify --arch arm64  (install and import it, no compiler)\n\n"
+        "Settings live in wheelhouse.yaml (see README). Exit codes: 0 ok, 2 bad input, "
+        "3 plan has errors, 4 some builds failed, 5 verify failed, 6 Docker/buildx/QEMU "
+        "unavailable, 7 package index unavailable."
+    ),
+    no_args_is_help=True,
+    context_settings={"max_content_width": 100},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # Plain text: a docstring's paragraphs are reflowed to the terminal's width (in "rich"
+    # mode its line breaks are kept, and an 80-column terminal breaks each line in two).
+    rich_markup_mode=None,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="PATH",
+        help="wheelhouse.yaml to read (default: ./wheelhouse.yaml).",
+    ),
+]
+RequirementsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--requirements",
+        "-r",
+        metavar="PATH",
+        help="requirements.txt or uv.lock (overrides `requirements:` in wheelhouse.yaml).",
+    ),
+]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="ID",
+        help="Target id, repeatable, e.g. cp312-musllinux_1_2_aarch64. "
+        "Default: every target in wheelhouse.yaml.",
+    ),
+]
+ArchOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arch",
+        "-a",
+        metavar="ARCH",
+        help="Keep only targets of this architecture: arm64 or amd64 (repeatable).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see README).")]
+RefreshOpt = Annotated[
+    bool, typer.Option("--refresh", help="Revalidate every cached index page now.")
+]
+BuildRefreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refresh",
+        help="Revalidate every cached index page and resolve every build requirement again "
+        "now, instead of reusing a resolution recorded less than build.resolution_ttl "
+        "(default 24 h) ago: picks up a setuptools released since.",
+    ),
+]
+
+
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        metavar="auto|cross|emulate",
+        help="How every package for a foreign architecture is built: auto (cross-compile on "
+        "the build machine where the target has a cross path, check on the target, QEMU when "
+        "that fails), cross, or emulate (QEMU). Overrides build_mode in wheelhouse.yaml. "
+        "Default: auto.",
+    ),
+]
+EmulateOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--emulate",
+        metavar="PKG",
+        help="Build this package under QEMU whatever the mode (repeatable).",
+    ),
+]
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    mode: ModeOpt = None,
+    emulate: EmulateOpt = None,
+    as_json: JsonOpt = False,
+    refresh: RefreshOpt = False,
+) -> None:
+    """Decide, per target and package: download a wheel, build from the sdist, or error.
+
+    Reads requirements.txt (pins, hashes, extras, markers, -r/-c) or uv.lock, evaluates
+    markers for each target, asks the index (PEP 691) which files exist, and prints a
+    table (or --json). Each build's MODE says how `wheelhouse build` runs it: native,
+    cross (cross-compiled on this machine, QEMU if that fails) or emulate (QEMU), and why
+    when that is not the default; this machine stands for the buildx builder.
+    Exit 3 when any package can be neither downloaded nor built.
+    """
+    session = Session.open(config, requirements, target or [], arch or [], refresh=refresh)
+    modes = session.build_modes(
+        build_arch=host_arch(), override=_build_mode(mode), emulate=tuple(emulate or ())
+    )
+    result = session.plan(modes)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        typer.echo(plan_table(result, images=session.base_images()))
+    if result.has_errors:
+        raise PlanError("some packages can be neither downloaded nor built (see ERROR rows)")
+
+
+BuilderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--builder",
+        metavar="NAME",
+        help="buildx builder to use (e.g. a multi-node or kubernetes builder with native "
+        "arm64 nodes). Default: build.builder in wheelhouse.yaml, else docker's current one.",
+    ),
+]
+
+
+@app.command()
+def build(
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    force_build: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-build",
+            metavar="PKG",
+            help="Build this package from its sdist even where a wheel exists (repeatable).",
+        ),
+    ] = None,
+    builder: BuilderOpt = None,
+    verify_after: Annotated[
+        bool, typer.Option("--verify", help="Verify each wheelhouse once it is written.")
+    ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Publish a target's wheelhouse even when packages are missing "
+            "(default: keep the previous one).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds per package build (default: build.timeout).",
+        ),
+    ] = None,
+    keep_context: Annotated[
+        bool, typer.Option("--keep-context", help="Keep the buildx context for debugging.")
+    ] = False,
+    mode: ModeOpt = None,
+    emulate: EmulateOpt = None,
+    as_json: JsonOpt = False,
+    refresh: BuildRefreshOpt = False,
+) -> None:
+    """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
+
+    Wheels the index has are downloaded and hash-checked; sdists are built offline in
+    one `docker buildx build` per target (for a foreign architecture cross-compiled and
+    checked on the target where it has a cross path, QEMU otherwise and as the fallback),
+    repaired by auditwheel,
+    and kept in a build cache so nothing is built twice. Each target's
+    wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
+    is replaced atomically, and only when complete unless --partial.
+
+    Each sdist's build requirements are resolved for the target by uv; the answer is
+    recorded and reused for build.resolution_ttl (default 24 h) by runs with the same
+    requirements, target, index and uv, so a run with nothing changed resolves nothing.
+    A build requirement released meanwhile (a new setuptools) is used once the record
+    expires, or now with --refresh; the build cache is keyed by the exact files.
+
+    Exit 4 when a build failed, 5 when --verify failed.
+    """
+    session = Session.open(
+        config,
+        requirements,
+        target or [],
+        arch or [],
+        refresh=refresh,
+        force_build=force_build or [],
+    )
+    console = Console()
+    options = BuildOptions(
+        builder=builder,
+        verify=verify_after,
+        partial=partial,
+        timeout=timeout,
+        keep_context=keep_context,
+        mode=_build_mode(mode),
+        emulate=tuple(emulate or ()),
+    )
+    result = run_build(session, options, console.say, console.build_event)
+    _print_build(result, as_json)
+    problem = result.problem()
+    if problem is not None:
+        raise problem
+
+
+@app.command()
+def verify(
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Install each wheelhouse into a clean target container and import every module.
+
+    Starts the target's runtime image (no compiler, no network) for its platform, runs
+    `pip install --no-index --only-binary :all: --require-hashes` of the wheelhouse's
+    requirements.txt, then imports every top-level module of every installed
+    distribution in a fresh interpreter. Exit 5 when anything fails, with the likely fix.
+    """
+    session = Session.open(config, requirements, target or [], arch or [])
+    console = Console()
+    reports = run_verify(session, console.say)
+    if as_json:
+        typer.echo(json.dumps(verify_report(reports), indent=2))
+    else:
+        typer.echo(verify_summary_markdown(reports))
+    write_step_summary(verify_summary_markdown(reports), os.environ)
+    bad = [r.target.id for r in reports if not r.ok]
+    if bad:
+        raise VerifyFailedError(f"verify failed for {', '.join(bad)}")
+
+
+@app.command()
+def dockerfile(
+    target: Annotated[str, typer.Option("--target", "-t", metavar="ID", help="The target id.")],
+    config: ConfigOpt = None,
+    dockerignore: Annotated[
+        bool, typer.Option("--dockerignore", help="Print the .dockerignore lines instead.")
+    ] = False,
+    cmd: Annotated[
+        str | None,
+        typer.Option("--cmd", metavar="COMMAND", help="How the app starts, e.g. 'python -m app'."),
+    ] = None,
+) -> None:
+    """Print the runtime stage that installs a wheelhouse: no compiler, non-root user.
+
+    Save it as your Dockerfile (and `--dockerignore` as .dockerignore, which keeps a host
+    .venv and caches out of the build context), then
+    `docker buildx build --platform linux/arm64 .` from the directory holding wheelhouse/.
+    """
+    loaded = load_config(config)
+    tcfg = loaded.target_config(Target.parse(target))
+    if dockerignore:
+        typer.echo(render_dockerignore(), nl=False)
+        return
+    where = Path(os.path.relpath(loaded.output / tcfg.target.id))
+    typer.echo(render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd), nl=False)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    builder: BuilderOpt = None,
+) -> None:
+    """Check that Docker, buildx, QEMU and each target's base image are ready.
+
+    Also the build platform (the buildx builder's native one) and, for each target that
+    is cross-compiled, its cross image for that platform. Every failed check prints its
+    fix. Exit 6 when any check fails.
+    """
+    loaded = load_config(config)
+    targets = loaded.select_targets(target or [], arch or [])
+    checks = run_doctor(DockerEngine(builder=builder or loaded.builder), targets)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        typer.echo(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            typer.echo(f"     fix: {check.fix}")
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise EngineError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+def _build_mode(value: str | None) -> BuildMode | None:
+    if value is None:
+        return None
+    for mode in BUILD_MODES:
+        if value == mode:
+            return mode
+    raise BadInputError(
+        f"--mode {value!r} is not one of {', '.join(BUILD_MODES)}",
+        hint="e.g. --mode emulate (QEMU for every package) or --emulate PKG for one",
+    )
+
+
+def _print_build(result: BuildRun, as_json: bool) -> None:
+    report = build_report(result.builds, wheelhouses=result.wheelhouses)
+    markdown = build_summary_markdown(result.builds, wheelhouses=result.wheelhouses)
+    if result.verified:
+        markdown += "\n" + verify_summary_markdown(result.verified)
+        report["verify"] = verify_report(result.verified)
+    report["unpublished"] = result.unpublished
+    write_step_summary(markdown, os.environ)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(markdown)
+    for target_id, why in result.unpublished.items():
+        typer.echo(f"{target_id}: wheelhouse not updated: {why}")
+
+
+@app.command()
+def version() -> None:
+    """Print wheelhouse's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: run the app, turn our errors into a message and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except WheelhouseError as exc:
+        _report(exc)
+        sys.exit(int(exc.exit_code))
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _click_exception() as exc:
+        cast(_Showable, exc).show()
+        sys.exit(int(ExitCode.BAD_INPUT))
+
+
+def _report(exc: WheelhouseError) -> None:
+    typer.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        typer.echo(f"  hint: {exc.hint}", err=True)
+    if os.environ.get("WHEELHOUSE_DEBUG"):
+        raise exc
+
+
+class _Showable(Protocol):
+    def show(self) -> None: ...
+
+
+def _click_exception() -> type[Exception]:
+    """Click's usage-error base: newer typer vendors click as ``typer._click``, older typer
+    depends on click itself (importing ``click`` alone fails on the newer ones)."""
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            return cast("type[Exception]", importlib.import_module(module).ClickException)
+        except ImportError:
+            continue
+    return typer.Exit  # neither is importable: nothing a usage error could be raised as
+
+
+if __name__ == "__main__":
+    main()

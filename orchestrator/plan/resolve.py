@@ -1,0 +1,78 @@
+"""Resolve loose requirements for one target with uv (``uv pip compile``).
+
+wheelhouse has no resolver of its own: uv resolves for the target's platform and
+Python version, and its pinned output is read back by our requirements parser.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from orchestrator.errors import ResolveError
+from orchestrator.pypi.uv import known_platforms_of, python_platform, uv_command
+from orchestrator.targets import Target
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UvResolver:
+    """Runs ``uv pip compile`` for a target and returns the pinned requirements text."""
+
+    index_url: str
+    extra_index_urls: tuple[str, ...] = ()
+    run: Runner | None = None
+
+    @cached_property
+    def known_platforms(self) -> frozenset[str]:
+        run = self.run or _run
+        return known_platforms_of(uv_command(), lambda args: _code_and_out(run(args)))
+
+    def compile(self, requirements: Path, target: Target) -> str:
+        cmd = [
+            *uv_command(),
+            "pip",
+            "compile",
+            str(requirements),
+            "--python-platform",
+            python_platform(target, self.known_platforms),
+            "--python-version",
+            target.python_version,
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+            # Resolving for 3.12 needs no 3.12 interpreter: without this uv downloads one
+            # (or, offline, spends ~10 s failing to) before it falls back to any Python.
+            "--no-python-downloads",
+            "--index-url",
+            self.index_url,
+        ]
+        for url in self.extra_index_urls:
+            cmd += ["--extra-index-url", url]
+        result = (self.run or _run)(cmd)
+        if result.returncode != 0:
+            raise ResolveError(
+                f"uv could not resolve {requirements} for {target.id}:\n{result.stderr.strip()}",
+                hint="loosen or fix the conflicting requirements, or pin them for this target",
+            )
+        return result.stdout
+
+
+def _code_and_out(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    return result.returncode, result.stdout
+
+
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "UV_NO_PROGRESS": "1"}
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    except FileNotFoundError:
+        raise ResolveError(
+            "uv is not installed, and loose requirements need it to be resolved per target",
+            hint="pip install uv (it is a dependency of wheelhouse), or pin every requirement",
+        ) from None
