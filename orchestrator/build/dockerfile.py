@@ -125,7 +125,7 @@ class CrossSpec:
     debian_arch: str
     triplet: str
     host_platform: str
-    #: The cross toolchain stage's apt packages (``crossbuild.cross_packages``).
+    #: The cross toolchain stage's apt packages (``build.cross.cross_packages``).
     toolchain: tuple[str, ...]
     python_version: str
     #: ``name==version`` of each tool wheel in ``xtools/`` (for the build machine).

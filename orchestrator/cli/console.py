@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TextIO
 
-from orchestrator.build.builder import ProgressEvent
+from orchestrator.build.progress import ProgressEvent
 
 #: Build events worth a line of their own (buildx's raw output is kept for the log).
 _SHOWN = {

@@ -221,7 +221,7 @@ def _cross_images(
     engine: DoctorEngine, targets: Sequence[TargetConfig], build_arch: Arch | None
 ) -> list[Check]:
     """One check per cross image of the targets whose builds run cross stages (in ``auto``
-    or ``cross``: a foreign target with a cross path, ``crossbuild.cross_problem``)."""
+    or ``cross``: a foreign target with a cross path, ``plan.modes.cross_problem``)."""
     if build_arch is None:
         return []
     crossed = [

@@ -42,7 +42,7 @@ from typing import Any
 
 from orchestrator.model import Artifact, BuildFailure, TargetBuild
 from orchestrator.wheelhouse.collect import WheelhouseResult
-from orchestrator.wheelhouse.verify import PackageVerify, VerifyReport
+from orchestrator.wheelhouse.report import PackageVerify, VerifyReport
 
 REPORT_FORMAT = 1
 

@@ -1,6 +1,6 @@
 """uv, wheelhouse's one resolver: where its binary is, and how it names a target's platform.
 
-Both of uv's users (``resolve`` for loose requirements, ``buildreqs`` for build
+Both of uv's users (``resolve`` for loose requirements, ``build.requires`` for build
 requirements) resolve *for the target*: ``--python-platform`` is computed from the
 target's libc, its version and its architecture, never from the host.
 """

@@ -22,9 +22,10 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.builder import build_target
 from orchestrator.build.cache import BuildCache
 from orchestrator.build.engine import BuildxRequest, BuildxResult, DockerEngine, LineCallback
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.config import BuildMode, TargetConfig
 from orchestrator.errors import EngineError

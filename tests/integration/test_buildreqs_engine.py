@@ -30,8 +30,9 @@ import yaml
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from orchestrator.build.builder import ProgressEvent, build_target
+from orchestrator.build.builder import build_target
 from orchestrator.build.cache import META_FILE, BuildCache
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.cli.reports import build_summary_markdown
 from orchestrator.config import TargetConfig

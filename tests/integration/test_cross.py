@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from orchestrator.build.builder import ProgressEvent
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.config import TargetConfig
 from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
 from orchestrator.plan.modes import BuildModes

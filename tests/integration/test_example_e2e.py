@@ -29,7 +29,7 @@ from packaging.utils import parse_wheel_filename
 from orchestrator.build.engine import DockerEngine
 from orchestrator.model import TargetPlan
 from orchestrator.pipeline import BuildRun
-from orchestrator.wheelhouse.verify import VerifyReport
+from orchestrator.wheelhouse.report import VerifyReport
 
 if TYPE_CHECKING:  # pytest hands the fixture in; conftest is not importable as such
     from tests.integration.conftest import ExampleBuild

@@ -33,7 +33,7 @@ import packaging
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from orchestrator.build.builder import ProgressEvent
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.config import BuildMode, TargetConfig, load_config
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.session import Session

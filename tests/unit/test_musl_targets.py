@@ -20,7 +20,7 @@ from orchestrator.config import Config, TargetConfig, load_config, parse_config
 from orchestrator.knowledge import load_knowledge
 from orchestrator.plan.requirements import parse_requirements
 from orchestrator.targets import Arch, Target
-from orchestrator.wheelhouse.verify import container_script
+from orchestrator.wheelhouse.probe import container_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ROOT / "tests" / "data" / "musl" / "wheelhouse.yaml"

@@ -15,9 +15,11 @@ from typing import Generic, Self, TypedDict, TypeVar, Unpack
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from orchestrator.build.builder import ProgressEvent, Resolve, VendorCrates, build_target
+from orchestrator.build.builder import build_target
 from orchestrator.build.cache import BuildCache
+from orchestrator.build.context import Resolve, VendorCrates
 from orchestrator.build.engine import BuildxRequest, Engine, LineCallback
+from orchestrator.build.progress import ProgressEvent
 from orchestrator.config import TargetConfig
 from orchestrator.knowledge import Knowledge
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan

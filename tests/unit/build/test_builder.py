@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.builder import (
-    LOG_TAIL_LINES,
-    BuildContext,
-    VendorCrates,
-    build_all,
-    read_package_result,
-)
+from orchestrator.build.builder import build_all
+from orchestrator.build.context import LOG_TAIL_LINES, BuildContext, VendorCrates
 from orchestrator.build.crates import CrateError
 from orchestrator.build.engine import BuildxRequest, BuildxResult, LineCallback
+from orchestrator.build.outcomes import read_package_result
 from orchestrator.build.requires import TOOL_REQUIREMENTS, ResolvedWheels
 from orchestrator.config import TargetConfig
 from orchestrator.model import PackagePlan, TargetBuild, TargetPlan

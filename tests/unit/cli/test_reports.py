@@ -17,7 +17,7 @@ from orchestrator.cli.reports import (
 from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
 from orchestrator.targets import Target
 from orchestrator.wheelhouse.collect import WheelhouseResult
-from orchestrator.wheelhouse.verify import PackageVerify, VerifyReport
+from orchestrator.wheelhouse.report import PackageVerify, VerifyReport
 
 ARM = Target.parse("cp311-manylinux_2_36_aarch64")
 X86 = Target.parse("cp311-manylinux_2_36_x86_64")

@@ -1,4 +1,4 @@
-"""uv's binary and its ``--python-platform`` for a target (shared by resolve and buildreqs)."""
+"""uv's binary and its ``--python-platform`` for a target (plan.resolve and build.requires)."""
 
 from __future__ import annotations
 

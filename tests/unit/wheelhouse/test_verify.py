@@ -16,16 +16,11 @@ import pytest
 from orchestrator.config import TargetConfig
 from orchestrator.errors import BadInputError, EngineError, VerifyFailedError
 from orchestrator.targets import Target
-from orchestrator.wheelhouse import verify
-from orchestrator.wheelhouse.verify import (
-    PackageVerify,
-    VerifyReport,
-    container_script,
-    install_culprits,
-    likely_fix,
-    parse_verify_output,
-    verify_wheelhouse,
-)
+from orchestrator.wheelhouse import probe
+from orchestrator.wheelhouse.judge import install_culprits, parse_verify_output
+from orchestrator.wheelhouse.probe import container_script
+from orchestrator.wheelhouse.report import PackageVerify, VerifyReport, likely_fix
+from orchestrator.wheelhouse.verify import verify_wheelhouse
 
 TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
 IMAGE = "wheelhouse-test/python:3.11-bookworm-arm64"
@@ -587,7 +582,7 @@ def test_the_script_is_python_3_8_syntax() -> None:
     ],
 )
 def test_top_level_modules_come_from_record(record: list[str], modules: list[str]) -> None:
-    assert verify._record_modules(record) == modules
+    assert probe._record_modules(record) == modules
 
 
 @pytest.mark.parametrize("image_pip", [True, False], ids=["image-pip", "ensurepip"])
@@ -614,15 +609,15 @@ def test_the_script_reports_one_json_line_per_distribution(
         return 0, "done\n"
 
     pip = ["python3", "-m", "pip", "--python", f"{venv}/bin/python"] if image_pip else None
-    monkeypatch.setattr(verify, "_pip_for", lambda venv: pip)
-    monkeypatch.setattr(verify, "_run_logged", run_logged)
+    monkeypatch.setattr(probe, "_pip_for", lambda venv: pip)
+    monkeypatch.setattr(probe, "_run_logged", run_logged)
     monkeypatch.setattr(
-        verify,
+        probe,
         "_import_in_fresh_process",
         lambda python, module, timeout: "ok" if module == "six" else "ImportError: nope",
     )
 
-    assert verify._container_main([str(wheelhouse), str(venv), "30"]) == 0
+    assert probe._container_main([str(wheelhouse), str(venv), "30"]) == 0
 
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert records == [
@@ -669,7 +664,7 @@ def test_the_images_own_pip_is_used_when_it_can_target_a_venv(
 
     monkeypatch.setattr(importlib.metadata, "version", pip_version)
 
-    command = verify._pip_for("/tmp/v")
+    command = probe._pip_for("/tmp/v")
 
     assert (command is not None) == uses_it
     if command is not None:
