@@ -315,7 +315,12 @@ class WheelReader:
         test image (only ELF files are read: glibc or musl wheels alike)."""
         (elftools,) = sorted(cache.glob("files/*/pyelftools-*.whl"))[-1:]
         args = ["docker", "run", "--rm", "--network=none", "--platform", "linux/amd64"]
-        args += ["-v", f"{elftools}:/elftools.whl:ro", "-v", f"{REPO / 'orchestrator'}:/check:ro"]
+        args += [
+            "-v",
+            f"{elftools}:/elftools.whl:ro",
+            "-v",
+            f"{REPO / 'orchestrator' / 'build'}:/check:ro",
+        ]
         mounts = []
         for index, wheel in enumerate(wheels):
             args += ["-v", f"{wheel}:/w/{index}/{wheel.name}:ro"]
