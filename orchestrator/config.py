@@ -57,6 +57,8 @@ SCHEMA: dict[str, Any] = {
             "cross_image": "the base image for the build machine's platform, same Debian "
             "suite and Python (cross builds; default: base_image; a musl target without a "
             "package manager needs one with the same musl and apt)",
+            "python_full_version": "the image's Python, e.g. 3.11.2, for markers when no "
+            "engine is asked (default: the image's, learned by build; plan assumes X.Y.0)",
         }
     ],
     "packages": {
@@ -238,6 +240,8 @@ def _targets(data: object, path: Path) -> tuple[TargetConfig, ...]:
             target = Target.parse(_string(entry["id"], path, f"{where}.id"))
         except TargetError as exc:
             raise ConfigError(f"{path}: {where}.id: {exc.message}", hint=exc.hint) from None
+        if "python_full_version" in entry:
+            target = _full_version(entry["python_full_version"], path, where, target)
         default = TargetConfig.default(target)
         base_image = _string(
             entry.get("base_image", default.base_image), path, f"{where}.base_image"
@@ -299,6 +303,16 @@ def _packages(data: object, path: Path) -> dict[NormalizedName, PackageConfig]:
             **lists,
         )
     return result
+
+
+def _full_version(value: object, path: Path, where: str, target: Target) -> Target:
+    text = _string(value, path, f"{where}.python_full_version")
+    try:
+        return target.with_full_version(text)
+    except TargetError as exc:
+        raise ConfigError(
+            f"{path}: {where}.python_full_version: {exc.message}", hint=exc.hint
+        ) from None
 
 
 def _build_mode(

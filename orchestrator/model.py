@@ -47,6 +47,9 @@ class ReleaseFile:
     #: ``None`` when not yanked; otherwise the reason (possibly empty).
     yanked: str | None = None
     size: int | None = None
+    #: PEP 658/714 ``core-metadata``: ``None`` when the index does not advertise the file's
+    #: ``<url>.metadata``, else that file's sha256 (``""`` when the index gives none).
+    core_metadata: str | None = None
 
     @property
     def is_wheel(self) -> bool:
@@ -77,6 +80,8 @@ class Pin:
     files: tuple[ReleaseFile, ...] | None = None
     unsupported: str | None = None
     force_build: bool = False
+    #: The extras asked for (``redis[hiredis]``): their requirements are in the closure too.
+    extras: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from orchestrator.build.builder import build_target
 from orchestrator.build.cache import BuildCache
 from orchestrator.build.engine import DockerEngine
+from orchestrator.build.interpreter import InterpreterProbe, libc_warning
 from orchestrator.build.progress import ProgressEvent
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.build.resolutions import (
@@ -79,6 +80,7 @@ OnEvent = Callable[[ProgressEvent], None]
 def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEvent) -> BuildRun:
     engine = DockerEngine(builder=options.builder or session.config.builder)
     engine.ping()
+    session = session.with_interpreters(_interpreter_of(engine, session.cache_dir, say))
     # Cross stages run on the builder's native platform, which need not be this machine's.
     modes = session.build_modes(
         build_arch=engine.build_arch(), override=options.mode, emulate=options.emulate
@@ -131,6 +133,26 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
         unpublished=unpublished,
         verified=verified,
     )
+
+
+def _interpreter_of(
+    engine: DockerEngine, cache_dir: Path, say: Say
+) -> Callable[[TargetConfig], str]:
+    """Each base image's Python version (markers need 3.11.2, not 3.11.0), said once."""
+    probe = InterpreterProbe(engine, cache_dir / "interpreters")
+
+    def full_version(tcfg: TargetConfig) -> str:
+        found = probe(tcfg)
+        how = "cached by image digest" if found.cached else "asked the image"
+        libc = f", {found.libc}" if found.libc else ""
+        where = f"{libc} in {tcfg.base_image} ({how})"
+        say(f"[{tcfg.target.id}] Python {found.python_full_version}{where}")
+        warning = libc_warning(tcfg, found)
+        if warning is not None:
+            say(f"warning: {warning}")
+        return found.python_full_version
+
+    return full_version
 
 
 def run_verify(session: Session, say: Say) -> tuple[VerifyReport, ...]:

@@ -7,8 +7,8 @@ engine) to the pure and testable parts of the library.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -16,13 +16,15 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from orchestrator.config import BuildMode, Config, TargetConfig, load_config
 from orchestrator.knowledge import Knowledge, load_knowledge
-from orchestrator.model import Plan
+from orchestrator.model import Plan, ReleaseFile
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import inputs as plan_inputs
+from orchestrator.plan.completion import ClosureCheck, Requires
 from orchestrator.plan.modes import BuildModes, plan_modes
 from orchestrator.plan.resolve import UvResolver
 from orchestrator.pypi.httpcache import HttpCache
 from orchestrator.pypi.index import IndexClient, IndexConfig
+from orchestrator.pypi.metadata import CoreMetadata, MetadataClient
 from orchestrator.targets import Arch, Target
 
 
@@ -81,11 +83,14 @@ class Session:
     def plan_with_index(self, modes: BuildModes | None = None) -> tuple[Plan, IndexConfig]:
         """The plan, and the index settings it was made with (builds resolve against them).
         With ``modes``, each build says how it will run."""
-        if plan_inputs.is_uv_lock(self.requirements):
+        lock = plan_inputs.is_uv_lock(self.requirements)
+        hashed = False
+        if lock:
             inputs = plan_inputs.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
         else:
             parsed = plan_inputs.read_requirements(self.requirements)
+            hashed = any(line.hashes for line in parsed.requirements)
             index = self._index_config(parsed.index_url, parsed.extra_index_urls)
             resolver = UvResolver(
                 index_url=index.index_url, extra_index_urls=index.extra_index_urls
@@ -104,8 +109,33 @@ class Session:
             build_mode=(
                 plan_modes(modes, self.knowledge, self.target_config) if modes is not None else None
             ),
+            closure=self._closure_check(index, hashed=hashed, lock=lock),
         )
         return plan, index
+
+    def _closure_check(self, index: IndexConfig, *, hashed: bool, lock: bool) -> ClosureCheck:
+        """Every pin's metadata from the index, and uv for what is missing (``resolve``)."""
+        client = MetadataClient(cache_dir=self.cache_dir / "metadata")
+        resolver = UvResolver(index_url=index.index_url, extra_index_urls=index.extra_index_urls)
+
+        def fetch_requires(files: Sequence[ReleaseFile]) -> dict[str, Requires | str]:
+            answers = client.get_many_sync(files)
+            return {
+                url: Requires(requires_dist=a.requires_dist, dynamic=a.dynamic)
+                if isinstance(a, CoreMetadata)
+                else str(a)
+                for url, a in answers.items()
+            }
+
+        never = lock or self.config.resolve == "never"
+        return ClosureCheck(
+            fetch_requires=fetch_requires,
+            resolve_missing=(
+                None if never else plan_inputs.missing_resolver(resolver.compile, hashes=hashed)
+            ),
+            source="uv.lock" if lock else "requirements",
+            fix_command=lambda target: resolver.fix_command(target, self.requirements),
+        )
 
     def index_client(self, index: IndexConfig) -> IndexClient:
         return IndexClient(index, cache=HttpCache(self.cache_dir / "http"), refresh=self.refresh)
@@ -115,7 +145,21 @@ class Session:
         return {tc.target.id: tc.base_image for tc in self.targets}
 
     def target_config(self, target: Target) -> TargetConfig:
+        for tcfg in self.targets:  # with the interpreter learned from the image, if it was
+            if tcfg.target == target:
+                return tcfg
         return self.config.target_config(target)
+
+    def with_interpreters(self, full_version: Callable[[TargetConfig], str]) -> Session:
+        """The session whose targets have their interpreter's version (``3.11.2``): the
+        configured ``python_full_version``, else what ``full_version`` learns of the image."""
+        targets = tuple(
+            tc
+            if tc.target.python_micro is not None
+            else replace(tc, target=tc.target.with_full_version(full_version(tc)))
+            for tc in self.targets
+        )
+        return replace(self, targets=targets)
 
     def _index_config(self, url: str | None, extra: Sequence[str]) -> IndexConfig:
         return IndexConfig.resolve(

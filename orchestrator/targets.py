@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 from types import MappingProxyType
@@ -82,6 +82,9 @@ class Target:
     libc: Libc
     libc_version: tuple[int, int]
     arch: Arch
+    #: The interpreter's micro version (``2`` of 3.11.2), when known: from the base image or
+    #: ``targets[].python_full_version``. Not part of the identity: the id says ``cp311``.
+    python_micro: int | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Target:
@@ -122,6 +125,23 @@ class Target:
     @property
     def python_version(self) -> str:
         return f"{self.python[0]}.{self.python[1]}"
+
+    @property
+    def python_full_version(self) -> str:
+        """``3.11.2`` when the micro version is known, else ``3.11.0`` (what markers assume)."""
+        return f"{self.python_version}.{self.python_micro or 0}"
+
+    def with_full_version(self, text: str) -> Target:
+        """This target with the interpreter ``text`` (``3.11.2``) names; raises ``TargetError``
+        when it is not an X.Y.Z of this target's X.Y."""
+        match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", text.strip())
+        if match is None or (int(match[1]), int(match[2])) != self.python:
+            raise TargetError(
+                f"python_full_version {text!r} is not a {self.python_version}.Z version "
+                f"of target {self.id}",
+                hint=f"write the interpreter's version, e.g. {self.python_version}.2",
+            )
+        return replace(self, python_micro=int(match[3]))
 
     @property
     def platform_tag(self) -> str:
@@ -167,7 +187,7 @@ class Target:
     @cached_property
     def marker_environment(self) -> dict[str, str]:
         """PEP 508 environment of the target (never the host's)."""
-        full = f"{self.python_version}.0"
+        full = self.python_full_version
         return {
             "implementation_name": "cpython",
             "implementation_version": full,

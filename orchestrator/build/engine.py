@@ -246,6 +246,14 @@ class DockerEngine:
             return _short(exc)
         return None
 
+    def run_output(self, image: str, platform: str, command: list[str]) -> str:
+        """Run ``command`` in a throwaway container of ``image``; its standard output."""
+        with _engine_errors(f"run {command[0]} in {image} ({platform})"):
+            out = self.client.containers.run(
+                image, command, platform=platform, remove=True, network_disabled=True
+            )
+        return bytes(out).decode("utf-8", "replace")
+
     # --- the buildx CLI -----------------------------------------------------------------------
 
     def _run(self, args: list[str]) -> tuple[int, str]:

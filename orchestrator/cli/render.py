@@ -19,7 +19,12 @@ def plan_table(plan: Plan, *, images: dict[str, str] | None = None) -> str:
 
 
 def _target_table(tp: TargetPlan, image: str | None) -> str:
-    header = tp.target.id + (f"  (builds in {image})" if image else "")
+    target = tp.target
+    # Markers are evaluated with this version: say when it is X.Y.0 for want of knowing.
+    python = f"Python {target.python_full_version}" + (
+        " assumed" if target.python_micro is None else ""
+    )
+    header = target.id + (f"  (builds in {image}; {python})" if image else f"  ({python})")
     rows: list[_Row] = [("PACKAGE", "VERSION", "ACTION", "MODE", "FILE / REASON")]
     for pkg in tp.packages:
         rows.extend(_rows(pkg))

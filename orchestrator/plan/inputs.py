@@ -6,6 +6,7 @@ index, uv, the environment) is handed in, so tests can replace each one.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,9 +18,10 @@ from packaging.version import Version
 
 from orchestrator.config import Config, TargetConfig
 from orchestrator.errors import RequirementsError
-from orchestrator.model import Pin, Plan, ProjectPage, TargetPlan
+from orchestrator.model import PackagePlan, Pin, Plan, ProjectPage, ReleaseFile, TargetPlan
 from orchestrator.plan import requirements as reqs
 from orchestrator.plan import uvlock
+from orchestrator.plan.completion import ClosureCheck, ResolveMissing, complete_target
 from orchestrator.plan.modes import ModeFor
 from orchestrator.plan.planner import SystemPackagesFor, only_releases, plan_target
 from orchestrator.targets import Target
@@ -38,6 +40,14 @@ class FetchProjects(Protocol):
 
 
 Compile = Callable[[Path, Target], str]
+
+
+class CompileWith(Protocol):
+    """uv: ``requirements`` pinned for a target, under ``constraints``."""
+
+    def __call__(
+        self, requirements: Path, target: Target, *, constraints: Path | None, hashes: bool
+    ) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,27 +150,102 @@ def _resolved(path: Path, target: Target, compile_for: Compile) -> reqs.Requirem
         return reqs.parse_requirements(pinned)
 
 
+def missing_resolver(compile_with: CompileWith, *, hashes: bool) -> ResolveMissing:
+    """``resolve: auto`` for what a pinned file misses: uv resolves just the missing
+    requirements for the target, constrained by every pin, hash-pinned when the input is."""
+
+    def resolve(target: Target, wanted: Sequence[str], pins: Sequence[Pin]) -> tuple[Pin, ...]:
+        with tempfile.TemporaryDirectory(prefix="wheelhouse-complete-") as tmp:
+            missing, constraints = Path(tmp) / "missing.in", Path(tmp) / "pins.txt"
+            missing.write_text("".join(f"{r}\n" for r in wanted), encoding="utf-8")
+            constraints.write_text(
+                "".join(f"{p.name}=={p.version}\n" for p in pins if p.version is not None),
+                encoding="utf-8",
+            )
+            text = compile_with(missing, target, constraints=constraints, hashes=hashes)
+            resolved = Path(tmp) / f"{target.id}.txt"
+            resolved.write_text(text, encoding="utf-8")
+            pins = reqs.pins_for_target(reqs.parse_requirements(resolved), target)[0]
+            return tuple(replace(p, location=None) for p in pins)  # not a file of the user's
+
+    return resolve
+
+
 def plan_all(
     inputs: PlanInputs,
     *,
     fetch_projects: FetchProjects,
     system_packages: SystemPackagesFor,
     build_mode: ModeFor | None = None,
+    closure: ClosureCheck | None = None,
 ) -> Plan:
     """Fetch each project page once for every target (only the pinned releases of it),
-    then plan each target (``build_mode``: how each build runs, see ``plan_target``)."""
-    names = sorted({p.name for pins in inputs.pins.values() for p in pins if _needs_page(p)})
-    versions: dict[NormalizedName, set[Version]] = {}
-    for pin in (p for pins in inputs.pins.values() for p in pins if _needs_page(p)):
-        if pin.version is not None:
-            versions.setdefault(pin.name, set()).add(pin.version)
-    fetched = fetch_projects(names, versions=versions) if names else {}
-    pages = {name: only_releases(page, versions.get(name, ())) for name, page in fetched.items()}
-    targets: list[TargetPlan] = [
-        plan_target(target, pins, pages, system_packages=system_packages, build_mode=build_mode)
-        for target, pins in inputs.pins.items()
-    ]
-    return Plan(targets=tuple(targets), warnings=inputs.warnings)
+    then plan each target (``build_mode``: how each build runs, see ``plan_target``).
+    With ``closure``, each target's plan is checked (and completed) against its pins'
+    metadata (see ``completion``)."""
+    pages = _Pages(fetch_projects)
+    pages.fetch([p for pins in inputs.pins.values() for p in pins])
+
+    def plan_pins(target: Target, pins: Sequence[Pin]) -> TargetPlan:
+        pages.fetch(pins)
+        return plan_target(
+            target, pins, pages.pages, system_packages=system_packages, build_mode=build_mode
+        )
+
+    targets: list[TargetPlan] = []
+    warnings = list(inputs.warnings)
+    for target, pins in inputs.pins.items():
+        if closure is None:
+            targets.append(plan_pins(target, pins))
+            continue
+        done = complete_target(
+            target,
+            pins,
+            plan_pins=plan_pins,
+            find_file=functools.partial(pages.file_of, pins),
+            check=closure,
+        )
+        targets.append(done.plan)
+        warnings.extend(f"{target.id}: added {note}" for note in done.added.values())
+    return Plan(targets=tuple(targets), warnings=tuple(dict.fromkeys(warnings)))
+
+
+class _Pages:
+    """The index pages of the pins planned so far, narrowed to their releases; pins added
+    by the completion are fetched when they come."""
+
+    def __init__(self, fetch_projects: FetchProjects) -> None:
+        self._fetch = fetch_projects
+        self.pages: dict[NormalizedName, ProjectPage | None] = {}
+        self._have: set[tuple[NormalizedName, Version]] = set()
+
+    def fetch(self, pins: Iterable[Pin]) -> None:
+        versions: dict[NormalizedName, set[Version]] = {}
+        for pin in pins:
+            if (
+                _needs_page(pin)
+                and pin.version is not None
+                and (pin.name, pin.version) not in self._have
+            ):
+                versions.setdefault(pin.name, set()).add(pin.version)
+        if not versions:
+            return
+        for name in versions:  # refetched whole: a page narrowed to other releases lacks them
+            versions[name] |= {v for n, v in self._have if n == name}
+        fetched = self._fetch(sorted(versions), versions=versions)
+        for name, page in fetched.items():
+            self.pages[name] = only_releases(page, versions.get(name, ()))
+            self._have |= {(name, v) for v in versions.get(name, ())}
+
+    def file_of(self, pins: Sequence[Pin], package: PackagePlan) -> ReleaseFile | None:
+        """The release file a planned package names, as the lock or the index lists it."""
+        if package.url is None or package.file is None:
+            return None
+        listed = [f for p in pins if p.name == package.name and p.files for f in p.files]
+        page = self.pages.get(package.name)
+        listed += page.files if page is not None else ()
+        found = next((f for f in listed if f.url == package.url), None)
+        return found or ReleaseFile(filename=package.file, url=package.url, sha256=package.sha256)
 
 
 def _needs_page(pin: Pin) -> bool:

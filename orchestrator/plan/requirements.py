@@ -615,6 +615,7 @@ def _pin(
         hashes=_merge_hashes(name, every, warnings),
         location=lines[0].location,
         force_build=name in forced,
+        extras=frozenset(e for line in lines for e in line.requirement.extras),
     )
 
 

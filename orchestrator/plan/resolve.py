@@ -33,7 +33,16 @@ class UvResolver:
         run = self.run or _run
         return known_platforms_of(uv_command(), lambda args: _code_and_out(run(args)))
 
-    def compile(self, requirements: Path, target: Target) -> str:
+    def compile(
+        self,
+        requirements: Path,
+        target: Target,
+        *,
+        constraints: Path | None = None,
+        hashes: bool = False,
+    ) -> str:
+        """``requirements`` pinned for ``target`` (with ``constraints``; hash-pinned with
+        ``hashes``); the target's full Python version when known (3.11.2 is not 3.11.0)."""
         cmd = [
             *uv_command(),
             "pip",
@@ -42,7 +51,9 @@ class UvResolver:
             "--python-platform",
             python_platform(target, self.known_platforms),
             "--python-version",
-            target.python_version,
+            target.python_full_version
+            if target.python_micro is not None
+            else target.python_version,
             "--no-header",
             "--no-annotate",
             "--quiet",
@@ -54,6 +65,10 @@ class UvResolver:
         ]
         for url in self.extra_index_urls:
             cmd += ["--extra-index-url", url]
+        if constraints is not None:
+            cmd += ["--constraint", str(constraints)]
+        if hashes:
+            cmd.append("--generate-hashes")
         result = (self.run or _run)(cmd)
         if result.returncode != 0:
             raise ResolveError(
@@ -61,6 +76,17 @@ class UvResolver:
                 hint="loosen or fix the conflicting requirements, or pin them for this target",
             )
         return result.stdout
+
+    def fix_command(self, target: Target, requirements: Path) -> str:
+        """The command that pins ``requirements`` for ``target`` (for error messages)."""
+        try:
+            platform = python_platform(target, self.known_platforms)
+        except ResolveError:
+            platform = f"{target.arch.value}-unknown-linux-gnu"
+        return (
+            f"uv pip compile --python-platform {platform} --python-version "
+            f"{target.python_full_version} --generate-hashes requirements.in -o {requirements}"
+        )
 
 
 def _code_and_out(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:

@@ -41,7 +41,7 @@ from orchestrator.model import ReleaseFile
 from orchestrator.paths import write_atomically
 
 #: Bump when the record layout or the meaning of its data changes: older records then miss.
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 
 #: Freshness when a response says nothing about it. PyPI itself sends ``max-age=600``,
 #: but some proxies strip ``Cache-Control`` (this is allowed heuristic freshness, RFC 9111 4.2.2).
@@ -277,7 +277,15 @@ class _Releases:
 
 
 def _row(file: ReleaseFile) -> list[Any]:
-    return [file.filename, file.url, file.sha256, file.requires_python, file.yanked, file.size]
+    return [
+        file.filename,
+        file.url,
+        file.sha256,
+        file.requires_python,
+        file.yanked,
+        file.size,
+        file.core_metadata,
+    ]
 
 
 def _dump(value: Any) -> bytes:
@@ -374,7 +382,7 @@ def _read_record(stream: BinaryIO, wanted: frozenset[str] | None) -> CachedPage 
 def _new_release_file(row: Sequence[Any]) -> ReleaseFile:
     """A ``ReleaseFile`` made by setting its ``__dict__``: identical, and several times faster
     than the frozen dataclass's ``__init__`` (six ``object.__setattr__`` calls)."""
-    filename, url, sha256, requires_python, yanked, size = row
+    filename, url, sha256, requires_python, yanked, size, core_metadata = row
     file = object.__new__(ReleaseFile)
     object.__setattr__(
         file,
@@ -386,13 +394,14 @@ def _new_release_file(row: Sequence[Any]) -> ReleaseFile:
             "requires_python": requires_python,
             "yanked": yanked,
             "size": size,
+            "core_metadata": core_metadata,
         },
     )
     return file
 
 
 def _init_release_file(row: Sequence[Any]) -> ReleaseFile:
-    filename, url, sha256, requires_python, yanked, size = row
+    filename, url, sha256, requires_python, yanked, size, core_metadata = row
     return ReleaseFile(
         filename=filename,
         url=url,
@@ -400,6 +409,7 @@ def _init_release_file(row: Sequence[Any]) -> ReleaseFile:
         requires_python=requires_python,
         yanked=yanked,
         size=size,
+        core_metadata=core_metadata,
     )
 
 
@@ -407,7 +417,7 @@ def _init_release_file(row: Sequence[Any]) -> ReleaseFile:
 _release_file = (
     _new_release_file
     if [f.name for f in fields(ReleaseFile)]
-    == ["filename", "url", "sha256", "requires_python", "yanked", "size"]
+    == ["filename", "url", "sha256", "requires_python", "yanked", "size", "core_metadata"]
     and not hasattr(ReleaseFile, "__post_init__")
     and not hasattr(ReleaseFile, "__slots__")
     else _init_release_file

@@ -363,6 +363,7 @@ def _parse_file(entry: Any, where: str, base_url: str) -> ReleaseFile:
     if not isinstance(yanked, bool | str):
         raise ValueError(f"{where}.yanked must be a boolean or a string")
     size = entry.get("size")
+    metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
     return ReleaseFile(
         filename=filename,
         url=url if url.startswith(("https://", "http://")) else urljoin(base_url, url),
@@ -370,7 +371,16 @@ def _parse_file(entry: Any, where: str, base_url: str) -> ReleaseFile:
         requires_python=requires_python,
         yanked="" if yanked is True else (yanked or None),
         size=size if type(size) is int else None,
+        core_metadata=_core_metadata(metadata),
     )
+
+
+def _core_metadata(value: object) -> str | None:
+    """PEP 658/714: ``true`` or a dict of hashes advertises ``<url>.metadata``."""
+    if isinstance(value, dict):
+        sha256 = value.get("sha256")
+        return sha256 if isinstance(sha256, str) else ""
+    return "" if value is True else None
 
 
 def _needed(

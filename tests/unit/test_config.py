@@ -576,3 +576,27 @@ def test_a_misspelt_build_mode_key_gets_a_did_you_mean(tmp_path: Path) -> None:
     error = config_error(tmp_path, "packages:\n  cffi:\n    buildmode: emulate\n")
     assert error.message.endswith("packages.cffi.buildmode: unknown key")
     assert error.hint == "did you mean `build_mode`?"
+
+
+def test_python_full_version_sets_the_targets_interpreter(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "targets:\n  - id: cp311-manylinux_2_36_aarch64\n    python_full_version: 3.11.2\n",
+    )
+    target = load_config(path).targets[0].target
+    assert (target.python_micro, target.marker_environment["python_full_version"]) == (2, "3.11.2")
+    assert target == Target.parse("cp311-manylinux_2_36_aarch64")  # the same target
+
+
+def test_python_full_version_of_another_python_is_a_field_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "targets:\n  - id: cp311-manylinux_2_36_aarch64\n    python_full_version: 3.12.1\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.message == (
+        f"{path}: targets[0].python_full_version: python_full_version '3.12.1' is not a "
+        "3.11.Z version of target cp311-manylinux_2_36_aarch64"
+    )
+    assert caught.value.hint == "write the interpreter's version, e.g. 3.11.2"

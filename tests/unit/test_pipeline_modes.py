@@ -36,6 +36,12 @@ class FakeEngine:
     def ping(self) -> None:
         return None
 
+    def image_digest(self, _image: str, _platform: str) -> str:
+        return "sha256:" + "0" * 64
+
+    def run_output(self, _image: str, _platform: str, _command: list[str]) -> str:
+        return "3.11.2\nglibc 2.36\n"
+
     def build_arch(self) -> Arch:
         if isinstance(self.arch, EngineError):
             raise self.arch

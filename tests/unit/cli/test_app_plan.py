@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -18,8 +18,10 @@ from packaging.utils import canonicalize_name
 
 from orchestrator import session
 from orchestrator.cli import app as cli
+from orchestrator.model import ReleaseFile
 from orchestrator.plan.resolve import UvResolver
 from orchestrator.pypi.index import SIMPLE_JSON, IndexClient, IndexConfig
+from orchestrator.pypi.metadata import CoreMetadata, MetadataError
 from orchestrator.targets import Arch
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -126,11 +128,35 @@ def fake_uv(monkeypatch: pytest.MonkeyPatch, uv: FakeUv) -> FakeUv:
     return uv
 
 
+class FakeMetadata:
+    """Stands in for the metadata client: each file's Requires-Dist from ``REQUIRES`` (by
+    file name; none when absent)."""
+
+    requires: ClassVar[dict[str, list[str]]] = {}
+
+    def __init__(self, **_options: Any) -> None:
+        pass
+
+    def get_many_sync(
+        self, files: Sequence[ReleaseFile]
+    ) -> dict[str, CoreMetadata | MetadataError]:
+        return {
+            f.url: CoreMetadata(
+                name=f.filename.split("-")[0],
+                version=f.filename.split("-")[1].removesuffix(".tar.gz"),
+                requires_dist=tuple(self.requires.get(f.filename, ())),
+            )
+            for f in files
+        }
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No real uv, a cache of our own, no index settings from the environment, an amd64
-    machine (the plan's build platform)."""
+    machine (the plan's build platform), file metadata from ``FakeMetadata``."""
     fake_uv(monkeypatch, FakeUv({}))
+    monkeypatch.setattr(session, "MetadataClient", FakeMetadata)
+    monkeypatch.setattr(FakeMetadata, "requires", {})
     monkeypatch.setattr(cli, "host_arch", lambda: Arch.X86_64)
     monkeypatch.setenv("WHEELHOUSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
@@ -186,7 +212,7 @@ def test_wheels_and_builds_exit_0(
     assert result.code == 0, result.err
     assert result.err == ""
     assert result.out.splitlines()[:7] == [
-        f"{MUSL_ARM}  (builds in python:3.12-alpine)",
+        f"{MUSL_ARM}  (builds in python:3.12-alpine; Python 3.12.0 assumed)",
         "  PACKAGE    VERSION  ACTION  MODE     FILE / REASON",
         "  cffi       1.17.1   wheel            cffi-1.17.1-cp312-cp312-musllinux_1_1_aarch64.whl",
         "  docopt     0.6.2    build   emulate  docopt-0.6.2.tar.gz",
@@ -195,7 +221,7 @@ def test_wheels_and_builds_exit_0(
         "  pycparser  2.22     wheel            pycparser-2.22-py3-none-any.whl",
     ]
     assert "2 wheels, 1 build, 0 errors" in result.out
-    assert f"\n\n{GLIBC_X86}  (builds in python:3.12-slim)\n" in result.out
+    assert f"\n\n{GLIBC_X86}  (builds in python:3.12-slim; Python 3.12.0 assumed)\n" in result.out
     assert "  docopt     0.6.2    build   native  docopt-0.6.2.tar.gz\n" in result.out
     assert sorted(index.asked) == ["cffi", "docopt", "pycparser"]
 
@@ -691,7 +717,7 @@ def test_the_table_shows_the_mode_and_why_when_it_is_not_the_default(
 
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
-        f"{GLIBC_ARM}  (builds in python:3.12-slim)",
+        f"{GLIBC_ARM}  (builds in python:3.12-slim; Python 3.12.0 assumed)",
         "  PACKAGE   VERSION  ACTION  MODE     FILE / REASON",
         "  docopt    0.6.2    build   cross    docopt-0.6.2.tar.gz",
         " " * 38 + "why: no manylinux aarch64 wheel for cp312; sdist only",

@@ -70,7 +70,7 @@ def test_one_target_every_action() -> None:
 
     assert plan_table(plan, images={MUSL_ARM.id: "python:3.12-alpine"}) == "\n".join(
         [
-            "cp312-musllinux_1_2_aarch64  (builds in python:3.12-alpine)",
+            "cp312-musllinux_1_2_aarch64  (builds in python:3.12-alpine; Python 3.12.0 assumed)",
             "  PACKAGE   VERSION  ACTION  MODE     FILE / REASON",
             "  cffi      1.17.1   wheel   "
             + " " * 9
@@ -98,7 +98,7 @@ def test_count_line_uses_plurals() -> None:
     assert blocks[0].splitlines()[-1] == "0 wheels, 2 builds, 0 errors"
     assert blocks[1] == "\n".join(
         [
-            "cp312-manylinux_2_36_x86_64",
+            "cp312-manylinux_2_36_x86_64  (Python 3.12.0 assumed)",
             "  PACKAGE  VERSION  ACTION  MODE  FILE / REASON",
             "0 wheels, 0 builds, 0 errors",
         ]
@@ -118,8 +118,8 @@ def test_targets_in_plan_order_separated_by_a_blank_line_then_warnings() -> None
 
     blocks = text.split("\n\n")
     assert [b.splitlines()[0] for b in blocks] == [
-        "cp312-manylinux_2_36_x86_64",
-        "cp312-musllinux_1_2_aarch64  (builds in python:3.12-alpine)",
+        "cp312-manylinux_2_36_x86_64  (Python 3.12.0 assumed)",
+        "cp312-musllinux_1_2_aarch64  (builds in python:3.12-alpine; Python 3.12.0 assumed)",
     ]
     assert text.splitlines()[-3:] == [
         "0 wheels, 1 build, 0 errors",
@@ -197,3 +197,14 @@ def test_columns_widen_for_long_names() -> None:
         "  PACKAGE                   VERSION    ACTION  MODE  FILE / REASON",
         "  a-very-long-package-name  2024.10.1  wheel         x.whl",
     ]
+
+
+def test_the_header_says_the_python_markers_are_evaluated_with() -> None:
+    known = Target.parse("cp311-manylinux_2_36_aarch64").with_full_version("3.11.2")
+    plan = Plan(targets=(TargetPlan(target=known, packages=()),))
+
+    table = plan_table(plan, images={known.id: "debian:bookworm"})
+
+    assert table.splitlines()[0] == (
+        "cp311-manylinux_2_36_aarch64  (builds in debian:bookworm; Python 3.11.2)"
+    )

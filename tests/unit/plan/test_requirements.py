@@ -556,6 +556,7 @@ def test_duplicates_merge_and_hashes_intersect(tmp_path: Path) -> None:
             version=Version("1.17.0"),
             hashes=frozenset({HASH_B}),
             location=Location(file=tmp_path / "requirements.txt", line=1),
+            extras=frozenset({"extra"}),
         ),
     )
     assert warnings == ()

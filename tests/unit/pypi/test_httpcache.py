@@ -181,8 +181,8 @@ def test_record_holds_parsed_files_not_the_body(cache: HttpCache) -> None:
     assert header["etag"] == '"v1"'
     assert (header["releases"], header["ends"], header["size"]) == (["1"], [len(body)], len(body))
     assert json.loads(body) == [
-        ["cffi-1.0.tar.gz", "https://f/cffi-1.0.tar.gz", "ab" * 32, None, None, None],
-        ["cffi-1.0-py3-none-any.whl", "https://f/w", None, None, "", 9],
+        ["cffi-1.0.tar.gz", "https://f/cffi-1.0.tar.gz", "ab" * 32, None, None, None, None],
+        ["cffi-1.0-py3-none-any.whl", "https://f/w", None, None, "", 9, None],
     ]
     assert b"meta" not in path.read_bytes()
 

@@ -13,7 +13,7 @@ from packaging.version import Version
 
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.model import ProjectPage, ReleaseFile
-from orchestrator.pypi.index import SIMPLE_JSON, IndexClient, IndexConfig
+from orchestrator.pypi.index import SIMPLE_JSON, IndexClient, IndexConfig, parse_project_files
 
 PYPI = "https://pypi.org/simple"
 EXTRA = "https://extra.example/simple"
@@ -483,3 +483,22 @@ def test_versions_narrow_the_pages_of_every_index_before_the_merge() -> None:
         ("a-1.tar.gz", "https://pypi/a1"),
         ("a-1-py3-none-any.whl", "https://files.example/a-1-py3-none-any.whl"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({}, None),
+        ({"core-metadata": False}, None),
+        ({"core-metadata": True}, ""),
+        ({"core-metadata": {"sha256": "ab" * 32}}, "ab" * 32),
+        ({"dist-info-metadata": {"sha256": "cd" * 32}}, "cd" * 32),
+    ],
+)
+def test_pep_714_core_metadata_is_read(entry: dict[str, object], expected: str | None) -> None:
+    data = {
+        "meta": {"api-version": "1.1"},
+        "files": [{"filename": "a-1.0-py3-none-any.whl", "url": "a.whl", **entry}],
+    }
+    files = parse_project_files(data, base_url="https://i.example/simple/a/")
+    assert files[0].core_metadata == expected
