@@ -94,8 +94,8 @@ def test_resolve_never_makes_the_missing_dependency_an_error_row_on_3_11_2_only(
     assert error["reason"] == (
         f"async-timeout>=4.0.3 is not pinned, yet {NEEDED}; `resolve: never` adds nothing: "
         "pin it for this target (`uv pip compile --python-platform aarch64-manylinux_2_36 "
-        f"--python-version 3.11.2 --generate-hashes requirements.in -o {tmp_path}/requirements.txt`) "
-        "or set `resolve: auto`"
+        "--python-version 3.11.2 --generate-hashes requirements.in -o "
+        f"{tmp_path}/requirements.txt`) or set `resolve: auto`"
     )
     assert list(packages(ran, CP312)) == ["redis"]
 
