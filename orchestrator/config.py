@@ -17,7 +17,9 @@ import yaml
 from packaging.utils import NormalizedName, canonicalize_name
 
 from orchestrator.errors import ConfigError, TargetError
+from orchestrator.paths import read_text
 from orchestrator.targets import Arch, Target
+from orchestrator.urls import url_problem
 
 PackageManager = Literal["apt", "apk", "none"]
 ResolveMode = Literal["auto", "always", "never"]
@@ -169,13 +171,12 @@ def load_config(path: Path | None) -> Config:
         if not DEFAULT_CONFIG.exists():
             return Config(path=None, requirements=None, output=Path("wheelhouse"))
         path = DEFAULT_CONFIG
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file not found: {path}",
-            hint="create it (see the README's wheelhouse.yaml) or pass --config PATH",
-        ) from None
+    text = read_text(
+        path,
+        what="config file",
+        error=ConfigError,
+        hint="create it (see the README's wheelhouse.yaml) or pass --config PATH",
+    )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -207,8 +208,13 @@ def parse_config(data: object, path: Path) -> Config:
             ResolveMode,
             _choice(top.get("resolve", "auto"), path, "resolve", ("auto", "always", "never")),
         ),
-        index_url=_string(index["url"], path, "index.url") if "url" in index else None,
-        extra_index_urls=_strings(index.get("extra_urls", []), path, "index.extra_urls"),
+        index_url=_url(_string(index["url"], path, "index.url"), path, "index.url")
+        if "url" in index
+        else None,
+        extra_index_urls=tuple(
+            _url(url, path, f"index.extra_urls[{i}]")
+            for i, url in enumerate(_strings(index.get("extra_urls", []), path, "index.extra_urls"))
+        ),
         targets=_targets(top.get("targets", []), path),
         force_build=frozenset(force),
         build_timeout=_positive_int(build.get("timeout", 1800), path, "build.timeout"),
@@ -378,6 +384,12 @@ def _string(value: object, path: Path, where: str) -> str:
             f"expected a non-empty string, got {value!r}",
             f"e.g. {where.rsplit('.', 1)[-1]}: ...",
         )
+    return value
+
+
+def _url(value: str, path: Path, where: str) -> str:
+    if problem := url_problem(value):
+        raise _field_error(path, where, problem, "e.g. url: https://pypi.org/simple")
     return value
 
 

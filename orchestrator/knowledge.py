@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from orchestrator.config import PackageConfig, PackageManager
 from orchestrator.errors import ConfigError
+from orchestrator.paths import read_text
 
 DATA_FILE = "system-packages.yaml"
 #: How errors name the packaged file.
@@ -145,13 +146,7 @@ def load_knowledge(path: Path | None = None) -> Knowledge:
     """Read a knowledge file; ``None`` is the one packaged with wheelhouse."""
     if path is None:
         return _packaged()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the system packages file {path}: {exc.strerror or exc}",
-            hint="check the path",
-        ) from None
+    text = read_text(path, what="system packages file", error=ConfigError, hint="check the path")
     return parse_knowledge(text, str(path))
 
 

@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestrator.errors import BadInputError
+
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The cache root: ``$WHEELHOUSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/wheelhouse``, else
@@ -40,3 +42,26 @@ def write_atomically(path: Path, data: bytes) -> None:
         temp.replace(path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def read_text(path: Path, *, what: str, error: type[BadInputError], hint: str) -> str:
+    """The text of an input file (``what``: "config file", "uv.lock"...), decoded here.
+
+    Every file a user hands wheelhouse is read through this: UTF-8, a leading BOM dropped.
+    A missing or unreadable file, or one that is not UTF-8, raises ``error`` naming the
+    file (and the line of the first bad byte); ``hint`` says how to point at the right one.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}", hint=hint) from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}", hint=hint) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="save the file as UTF-8",
+        ) from None

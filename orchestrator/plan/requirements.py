@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -35,7 +35,9 @@ from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin
+from orchestrator.paths import read_text
 from orchestrator.targets import Target
+from orchestrator.urls import url_path_name, url_problem
 
 __all__ = [
     "RequirementLine",
@@ -263,7 +265,7 @@ def _name_from_location(location: str) -> NormalizedName | None:
     egg = _EGG.search(location)
     if egg:
         return canonicalize_name(egg["name"])
-    filename = unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+    filename = unquote(url_path_name(location))
     try:
         if filename.endswith(".whl"):
             return parse_wheel_filename(filename)[0]
@@ -336,8 +338,10 @@ class _Reader:
             case "editable":
                 self._unsupported(where, "editable", option.value, constraint=constraint)
             case "index_url":
+                _check_url(where, option.value, option.name)
                 self.index_url = option.value
             case "extra_index_url":
+                _check_url(where, option.value, option.name)
                 if option.value not in self.extra_index_urls:
                     self.extra_index_urls.append(option.value)
             case "hash" | "build_option":
@@ -405,24 +409,12 @@ class _Reader:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RequirementsError(
-            f"requirements file not found: {path}",
-            hint="check the path in wheelhouse.yaml `requirements:` or pass --requirements",
-        ) from None
-    except OSError as exc:
-        raise RequirementsError(
-            f"cannot read requirements file {path}: {exc.strerror}",
-            hint="check the path in wheelhouse.yaml `requirements:` or pass --requirements",
-        ) from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RequirementsError(
-            f"{path}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8"
-        ) from exc
+    return read_text(
+        path,
+        what="requirements file",
+        error=RequirementsError,
+        hint="check the path in wheelhouse.yaml `requirements:` or pass --requirements",
+    )
 
 
 def _include_path(where: _Where, option: _Option) -> Path:
@@ -479,6 +471,7 @@ def _parse_requirement(
     if _URL.match(text):
         url, _, marker_text = text.partition("; ")
         url = url.strip()
+        _check_url(where, url, "the URL")
         return _url_kind(url), _name_from_location(url), _marker(where, marker_text)
     path, _, marker_text = text.partition(";")
     if _looks_like_path(path.strip()):
@@ -488,9 +481,20 @@ def _parse_requirement(
     except InvalidRequirement as exc:
         raise where.error(f"invalid requirement: {exc}", _requirement_hint(text)) from None
     if requirement.url:
+        _check_url(where, requirement.url, "the URL")
         name = canonicalize_name(requirement.name)
         return _url_kind(requirement.url), name, requirement.marker
     return requirement
+
+
+def _check_url(where: _Where, url: str, what: str) -> None:
+    problem = url_problem(url)
+    if problem is not None:
+        raise where.error(
+            f"{what}: {problem}",
+            "write a whole URL such as https://pypi.org/simple (an IPv6 host goes in "
+            "brackets: https://[::1]:8080/simple)",
+        )
 
 
 def _requirement_hint(text: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar, cast, get_args
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -32,7 +32,9 @@ from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin, ReleaseFile
+from orchestrator.paths import read_text
 from orchestrator.targets import Target
+from orchestrator.urls import url_path_name, url_problem
 
 __all__ = [
     "LockedDependency",
@@ -230,15 +232,12 @@ def parse_uv_lock(path: Path) -> UvLock:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RequirementsError(
-            f"uv.lock not found: {path}",
-            hint="run `uv lock` in the project to create it, or fix the path to it",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequirementsError(f"cannot read {path}: {exc}", hint=_REGENERATE) from exc
+    text = read_text(
+        path,
+        what="uv.lock",
+        error=RequirementsError,
+        hint="run `uv lock` in the project to create it, or fix the path to it",
+    )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -290,7 +289,10 @@ def _source(table: _Table, key: str) -> tuple[SourceKind, str, str | None] | Non
         expected = ", ".join(_SOURCE_KINDS)
         raise table.error(key, f"expected exactly one of {expected}; got {dict(source.data)!r}")
     kind = kinds[0]
-    return kind, source.require(kind, str), source.get("subdirectory", str)
+    detail = source.require(kind, str)
+    if kind in ("registry", "url", "git") and "://" in detail and (problem := url_problem(detail)):
+        raise source.error(kind, problem)
+    return kind, detail, source.get("subdirectory", str)
 
 
 def _sha256(table: _Table) -> str | None:
@@ -317,7 +319,9 @@ def _file(table: _Table, default_url: str | None, base: Path) -> ReleaseFile:
     url = url or default_url
     if url is None:
         raise table.error("url", "missing (a file needs `url` or `path`)")
-    filename = table.get("filename", str) or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    if problem := url_problem(url):
+        raise table.error("url", problem)
+    filename = table.get("filename", str) or unquote(url_path_name(url))
     return ReleaseFile(
         filename=filename, url=url, sha256=_sha256(table), size=table.get("size", int)
     )

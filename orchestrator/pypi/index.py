@@ -15,16 +15,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlunsplit
 
 import httpx
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from orchestrator import __version__
-from orchestrator.errors import IndexUnavailableError
+from orchestrator.errors import ConfigError, IndexUnavailableError
 from orchestrator.model import ProjectPage, ReleaseFile
 from orchestrator.pypi.httpcache import CachedPage, HttpCache, Versions, files_of
+from orchestrator.urls import split_url, url_problem
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -73,6 +74,16 @@ class IndexConfig:
         """
         env_url = environ.get("PIP_INDEX_URL", "").strip() or None
         env_extra = environ.get("PIP_EXTRA_INDEX_URL", "").split()
+        for variable, urls in (
+            ("PIP_INDEX_URL", [env_url or ""]),
+            ("PIP_EXTRA_INDEX_URL", env_extra),
+        ):
+            for url in filter(None, urls):
+                if problem := url_problem(url):
+                    raise ConfigError(
+                        f"environment variable {variable}: {problem}",
+                        hint=f"fix or unset {variable}",
+                    )
         main = _clean(requirements_url or env_url or config_url or PYPI_SIMPLE)
         extras = dict.fromkeys(
             _clean(u) for u in (*requirements_extra, *env_extra, *config_extra) if u.strip()
@@ -421,8 +432,8 @@ def _clean(url: str) -> str:
 
 def _redact(url: str) -> str:
     """``url`` with its credentials masked, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    parts = split_url(url)
+    if parts is None or "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc="****@" + parts.netloc.rpartition("@")[2]))
 

@@ -234,7 +234,7 @@ def test_load_knowledge_reads_a_given_file(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cannot read the system packages file .*nope\.yaml"):
+    with pytest.raises(ConfigError, match=r"system packages file not found: .*nope\.yaml"):
         load_knowledge(tmp_path / "nope.yaml")
 
 

@@ -107,7 +107,7 @@ def test_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(b"six==1.17.0 # caf\xe9\n")
     with pytest.raises(RequirementsError) as info:
         parse_requirements(path)
-    assert info.value.message == f"{path}: not UTF-8 text (byte 17)"
+    assert info.value.message == f"{path}:1: not UTF-8 text (byte 17: invalid continuation byte)"
     assert info.value.hint == "save the file as UTF-8"
 
 
