@@ -304,12 +304,25 @@ def dockerfile(
         str | None,
         typer.Option("--cmd", metavar="COMMAND", help="How the app starts, e.g. 'python -m app'."),
     ] = None,
+    from_image: Annotated[
+        str | None,
+        typer.Option(
+            "--from-image",
+            metavar="REF",
+            help="Take the wheels from this wheelhouse image (`wheelhouse publish --image "
+            "REF`) instead of the wheelhouse/ folder in the build context.",
+        ),
+    ] = None,
 ) -> None:
     """Print the runtime stage that installs a wheelhouse: no compiler, non-root user.
 
-    Save it as your Dockerfile (and `--dockerignore` as .dockerignore, which keeps a host
-    .venv and caches out of the build context), then
+    The wheels are bind-mounted for the one `pip install` (RUN --mount), never copied, so
+    no wheel stays in the final image. Save it as your Dockerfile (and `--dockerignore` as
+    .dockerignore, which keeps a host .venv and caches out of the build context), then
     `docker buildx build --platform linux/arm64 .` from the directory holding wheelhouse/.
+    With `--from-image REF` the wheels come from a published multi-platform wheelhouse
+    image instead, and `docker buildx build --platform linux/arm64,linux/amd64 .` takes
+    each platform's wheels from the one tag.
     """
     loaded = load_config(config)
     tcfg = loaded.target_config(Target.parse(target))
@@ -317,7 +330,8 @@ def dockerfile(
         typer.echo(render_dockerignore(), nl=False)
         return
     where = Path(os.path.relpath(loaded.output / tcfg.target.id))
-    typer.echo(render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd), nl=False)
+    text = render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd, from_image=from_image)
+    typer.echo(text, nl=False)
 
 
 @app.command()

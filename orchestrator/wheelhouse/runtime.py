@@ -15,6 +15,8 @@ from orchestrator.errors import BadInputError
 
 #: Where the image keeps the app's packages, and the unprivileged user that runs it.
 VENV = "/opt/venv"
+#: Where the wheelhouse is mounted for the install, and where a published image holds it.
+WHEELS = "/wheels"
 APP_UID = 10001
 
 DOCKERIGNORE_LINES: tuple[str, ...] = (
@@ -39,21 +41,42 @@ def render_dockerignore() -> str:
 
 
 def render_runtime_dockerfile(
-    tcfg: TargetConfig, wheelhouse_rel: str, *, app_hint: str | None = None
+    tcfg: TargetConfig,
+    wheelhouse_rel: str,
+    *,
+    app_hint: str | None = None,
+    from_image: str | None = None,
 ) -> str:
     """A runtime stage ``FROM tcfg.runtime_image`` that installs only the wheelhouse's wheels.
 
     ``wheelhouse_rel`` is the wheelhouse's path relative to the build context (e.g.
-    ``wheelhouse/cp312-musllinux_1_2_aarch64``); ``app_hint`` is how the app starts (e.g.
+    ``wheelhouse/cp312-musllinux_1_2_aarch64``); ``from_image``, when given, is a
+    wheelhouse image from ``wheelhouse publish`` to take the wheels from instead. Either
+    way the wheels are bind-mounted for the one ``pip install``, never copied: no wheel
+    stays in a layer of the final image. ``app_hint`` is how the app starts (e.g.
     ``python -m myapp``), rendered as the ``CMD``.
     """
-    source = _context_path(wheelhouse_rel)
     target = tcfg.target
+    if from_image is None:
+        source = _context_path(wheelhouse_rel)
+        origin = f"the prebuilt wheels of {source}/"
+        mount = f"--mount=type=bind,{_csv_field(f'source={source}')},target={WHEELS}"
+        platforms = target.arch.docker_platform
+    else:
+        origin = f"the prebuilt wheels of the image {from_image}"
+        mount = f"--mount=type=bind,from={_image_ref(from_image)},source={WHEELS},target={WHEELS}"
+        platforms = "PLATFORMS"
     lines = [
         f"# Runtime stage for {target.id}, from `wheelhouse dockerfile --target {target.id}`.",
-        f"# It installs only the prebuilt wheels of {source}/: no compiler, no index, every",
-        "# file checked against its sha256. Build it for the target's platform:",
-        f"#   docker buildx build --platform {target.arch.docker_platform} -t IMAGE .",
+        f"# It installs only {origin}:",
+        "# no compiler, no index, every file checked against its sha256, and no wheel left",
+        "# in the image (they are mounted for the install, not copied). Build it with:",
+        f"#   docker buildx build --platform {platforms} -t IMAGE .",
+        *(
+            ["#   (PLATFORMS: the image's platforms, e.g. linux/arm64,linux/amd64)"]
+            if from_image
+            else []
+        ),
         "# and keep the .dockerignore that `wheelhouse dockerfile` prints next to it.",
         f"FROM {tcfg.runtime_image} AS runtime",
         "",
@@ -61,10 +84,10 @@ def render_runtime_dockerfile(
         "# /usr (PEP 668), and the venv keeps the app's packages apart from the OS's.",
         f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH "
         "PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
-        f"COPY {json.dumps([f'{source}/', '/wheels/'])}",
-        f"RUN {shlex.quote(tcfg.python)} -m venv {VENV} \\",
+        f"RUN {mount} \\",
+        f"    {shlex.quote(tcfg.python)} -m venv {VENV} \\",
         f" && {VENV}/bin/pip install --no-cache-dir --no-index --only-binary :all: \\",
-        "      --find-links=/wheels --require-hashes -r /wheels/requirements.txt",
+        f"      --find-links={WHEELS} --require-hashes -r {WHEELS}/requirements.txt",
         "",
         "# Run as an unprivileged user; a numeric USER lets Kubernetes check runAsNonRoot.",
         *_user_lines(tcfg),
@@ -89,6 +112,23 @@ def _user_lines(tcfg: TargetConfig) -> list[str]:
             "--home-dir /home/app app",
         ]
     return ["# No package manager: the user exists only as a number (no passwd entry)."]
+
+
+def _csv_field(field: str) -> str:
+    """One field of a ``--mount`` option, which BuildKit reads as CSV: quoted if need be."""
+    if any(c in field for c in ', "'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def _image_ref(ref: str) -> str:
+    """``ref`` when it can stand in a ``--mount`` option (no comma, space or quote)."""
+    if not ref or any(c in ref for c in ", \"'\t\n="):
+        raise BadInputError(
+            f"image reference {ref!r} cannot be used in RUN --mount=from=...",
+            hint="pass a plain reference such as registry.example.com/app/wheels:nightly",
+        )
+    return ref
 
 
 def _context_path(wheelhouse_rel: str) -> str:

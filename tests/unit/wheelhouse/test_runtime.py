@@ -40,9 +40,9 @@ def test_the_debian_runtime_stage() -> None:
     assert text == (
         "# Runtime stage for cp311-manylinux_2_36_aarch64, from "
         "`wheelhouse dockerfile --target cp311-manylinux_2_36_aarch64`.\n"
-        "# It installs only the prebuilt wheels of wheelhouse/cp311-manylinux_2_36_aarch64/: "
-        "no compiler, no index, every\n"
-        "# file checked against its sha256. Build it for the target's platform:\n"
+        "# It installs only the prebuilt wheels of wheelhouse/cp311-manylinux_2_36_aarch64/:\n"
+        "# no compiler, no index, every file checked against its sha256, and no wheel left\n"
+        "# in the image (they are mounted for the install, not copied). Build it with:\n"
         "#   docker buildx build --platform linux/arm64 -t IMAGE .\n"
         "# and keep the .dockerignore that `wheelhouse dockerfile` prints next to it.\n"
         "FROM python:3.11-slim AS runtime\n"
@@ -51,8 +51,8 @@ def test_the_debian_runtime_stage() -> None:
         "# /usr (PEP 668), and the venv keeps the app's packages apart from the OS's.\n"
         "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 "
         "PYTHONUNBUFFERED=1\n"
-        'COPY ["wheelhouse/cp311-manylinux_2_36_aarch64/", "/wheels/"]\n'
-        "RUN python3 -m venv /opt/venv \\\n"
+        "RUN --mount=type=bind,source=wheelhouse/cp311-manylinux_2_36_aarch64,target=/wheels \\\n"
+        "    python3 -m venv /opt/venv \\\n"
         " && /opt/venv/bin/pip install --no-cache-dir --no-index --only-binary :all: \\\n"
         "      --find-links=/wheels --require-hashes -r /wheels/requirements.txt\n"
         "\n"
@@ -87,7 +87,7 @@ def test_an_image_without_package_manager_still_runs_unprivileged() -> None:
 def test_the_install_needs_no_compiler_no_index_and_checks_hashes() -> None:
     text = render_runtime_dockerfile(tcfg(python="/usr/local/bin/python3.11"), "wh")
 
-    install = text[text.index("RUN /usr/local/bin/python3.11 -m venv") :].split("\n\n")[0]
+    install = text[text.index("    /usr/local/bin/python3.11 -m venv") :].split("\n\n")[0]
     for flag in ("--no-index", "--require-hashes", "--no-cache-dir", "--only-binary :all:"):
         assert flag in install
     for tool in ("gcc", "build-essential", "apt-get", "apk add", "-dev"):
@@ -101,17 +101,52 @@ def test_the_app_hint_becomes_the_command() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "copied"),
+    ("given", "mounted"),
     [
-        ("wheelhouse/cp311-manylinux_2_36_aarch64/", "wheelhouse/cp311-manylinux_2_36_aarch64/"),
-        ("wheelhouse\\cp311", "wheelhouse/cp311/"),
-        ("./out/my wheels", "out/my wheels/"),
+        (
+            "wheelhouse/cp311-manylinux_2_36_aarch64/",
+            "source=wheelhouse/cp311-manylinux_2_36_aarch64",
+        ),
+        ("wheelhouse\\cp311", "source=wheelhouse/cp311"),
+        ("./out/my wheels", '"source=out/my wheels"'),
+        ("out/a,b", '"source=out/a,b"'),
     ],
 )
-def test_the_wheelhouse_path_is_normalized(given: str, copied: str) -> None:
+def test_the_wheelhouse_path_is_normalized(given: str, mounted: str) -> None:
     text = render_runtime_dockerfile(tcfg(), given)
 
-    assert f'COPY ["{copied}", "/wheels/"]\n' in text
+    assert f"RUN --mount=type=bind,{mounted},target=/wheels \\\n" in text
+
+
+def test_no_wheel_is_copied_into_the_image() -> None:
+    for text in (
+        render_runtime_dockerfile(tcfg(), "wh"),
+        render_runtime_dockerfile(tcfg(), "wh", from_image="reg.example/app/wheels:nightly"),
+    ):
+        assert "\nCOPY" not in text
+        assert "\nADD" not in text
+
+
+def test_the_image_form_mounts_the_published_wheelhouse() -> None:
+    text = render_runtime_dockerfile(
+        tcfg(), "ignored", from_image="127.0.0.1:5000/app/wheels:cp311-manylinux"
+    )
+
+    assert (
+        "RUN --mount=type=bind,from=127.0.0.1:5000/app/wheels:cp311-manylinux,"
+        "source=/wheels,target=/wheels \\\n    python3 -m venv /opt/venv \\\n"
+    ) in text
+    assert "# It installs only the prebuilt wheels of the image 127.0.0.1:5000/app/wheels" in text
+    assert "#   docker buildx build --platform PLATFORMS -t IMAGE .\n" in text
+
+
+@pytest.mark.parametrize("bad", ["", "reg/app:a,b", "reg/app:x y", 'reg/"x"'])
+def test_an_image_reference_that_breaks_the_mount_is_refused(bad: str) -> None:
+    with pytest.raises(BadInputError) as caught:
+        render_runtime_dockerfile(tcfg(), "wh", from_image=bad)
+
+    assert caught.value.hint is not None
+    assert "registry.example.com" in caught.value.hint
 
 
 @pytest.mark.parametrize("bad", ["/abs/wheelhouse", "../elsewhere/wh", "C:\\wh", "", "."])
