@@ -1,7 +1,11 @@
 #!/bin/sh
 # Build one wheel from an sdist, offline, inside a wheelhouse package stage.
 #
-# Usage: build-wheel.sh NAME SDIST DEPS_DIR TIMEOUT_SECONDS PLATFORM_TAG TOOLS_VENV
+# Usage: build-wheel.sh NAME SDIST DEPS_DIR TIMEOUT_SECONDS PLATFORM_TAG TOOLS_VENV [RECIPE_DIR]
+#
+# RECIPE_DIR (orchestrator/build/recipe.py) may hold `env` (sourced), `config-settings`
+# (one pip --config-settings KEY=VALUE a line), `patches/*` (applied in order with
+# patch -p1 to the unpacked sdist) and `before-build.sh` (run in the unpacked sdist).
 #
 # Always exits 0: a failing RUN would cancel the sibling package stages of the same
 # BuildKit run. The outcome is left in /out/NAME/ instead: `status` (the exit code, 124
@@ -12,7 +16,7 @@
 # Rust crates vendored on the host come as DEPS_DIR/.cargo (config.toml + vendor/).
 # WHEELHOUSE_OUT overrides /out (the unit tests run this script on the host).
 set -u
-name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6
+name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6 recipe=${7:-}
 here=$(dirname "$0")
 out=${WHEELHOUSE_OUT:-/out}/$name
 raw=$(mktemp -d)
@@ -36,10 +40,62 @@ left() {
     if [ "$spent" -ge "$limit" ]; then echo 1; else echo $((limit - spent)); fi
 }
 
+# The sdist unpacked (for patches and before_build), its top directory on stdout.
+unpack() {
+    src=$(mktemp -d)
+    "$venv/bin/python" -c 'import shutil, sys; shutil.unpack_archive(sys.argv[1], sys.argv[2])' \
+        "$sdist" "$src" >&2 || return $?
+    set -- "$src"/*
+    if [ "$#" -eq 1 ] && [ -d "$1" ]; then echo "$1"; else echo "$src"; fi
+}
+
+apply_recipe() {
+    if [ -f "$recipe/env" ]; then
+        echo "wheelhouse: recipe env: $(sed -n 's/^export \([A-Za-z_0-9]*\)=.*/\1/p' "$recipe/env" | tr '\n' ' ')"
+        set -a
+        # shellcheck source=/dev/null  # written by orchestrator/build/recipe.py
+        . "$recipe/env"
+        set +a
+    fi
+    [ -d "$recipe/patches" ] || [ -f "$recipe/before-build.sh" ] || return 0
+    tree=$(unpack) || { echo "wheelhouse: could not unpack $sdist"; return 1; }
+    if [ -d "$recipe/patches" ]; then
+        for patch in "$recipe"/patches/*; do
+            [ -f "$patch" ] || continue
+            echo "wheelhouse: applying patch ${patch##*/}"
+            if ! command -v patch >/dev/null 2>&1; then
+                echo "wheelhouse: patch ${patch##*/}: the image has no \`patch\` command"
+                return 1
+            fi
+            patch -p1 --batch --forward -d "$tree" <"$patch" || {
+                echo "wheelhouse: patch ${patch##*/} does not apply (see the hunks above)"
+                return 1
+            }
+        done
+    fi
+    if [ -f "$recipe/before-build.sh" ]; then
+        echo "wheelhouse: before_build: $(cat "$recipe/before-build.sh")"
+        (cd "$tree" && timeout "$(left)" sh -e "$recipe/before-build.sh") || {
+            status=$?
+            echo "wheelhouse: before_build failed (exit $status)"
+            return "$status"
+        }
+    fi
+    sdist=$tree
+}
+
 build() {
+    if [ -n "$recipe" ]; then apply_recipe || return $?; fi
+    set --
+    if [ -n "$recipe" ] && [ -f "$recipe/config-settings" ]; then
+        while IFS= read -r setting; do
+            set -- "$@" --config-settings "$setting"
+        done <"$recipe/config-settings"
+        echo "wheelhouse: recipe config settings: $*"
+    fi
     echo "wheelhouse: pip wheel $sdist (time limit ${limit}s)"
-    timeout "$limit" "$venv/bin/pip" wheel --no-deps --no-index --find-links "$deps" \
-        -w "$raw" "$sdist" || return $?
+    timeout "$(left)" "$venv/bin/pip" wheel --no-deps --no-index --find-links "$deps" \
+        -w "$raw" "$@" "$sdist" || return $?
     found=0
     for wheel in "$raw"/*.whl; do
         [ -f "$wheel" ] || continue

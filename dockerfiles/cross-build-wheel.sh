@@ -1,7 +1,7 @@
 #!/bin/sh
 # Cross-compile one wheel on the build machine (no QEMU), then hand over to build-wheel.sh.
 #
-# Usage: cross-build-wheel.sh NAME SDIST DEPS_DIR TIMEOUT_SECONDS PLATFORM_TAG TOOLS_VENV ENV_FILE PYTHON
+# Usage: cross-build-wheel.sh NAME SDIST DEPS_DIR TIMEOUT_SECONDS PLATFORM_TAG TOOLS_VENV ENV_FILE PYTHON [RECIPE_DIR]
 #
 # DEPS_DIR holds the build requirements as wheels for the BUILD platform: they run here. They go
 # into a venv of the build image's PYTHON, and pip builds without isolation in it (an isolated
@@ -10,7 +10,7 @@
 # cross compilers. Same contract as build-wheel.sh: always exits 0, the outcome is in
 # /out/NAME/ (status 97: the cross toolchain is unusable, 98: the build venv failed).
 set -u
-name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6 env_file=$7 python=$8
+name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6 env_file=$7 python=$8 recipe=${9:-}
 out=${WHEELHOUSE_OUT:-/out}/$name
 here=$(dirname "$0")
 mkdir -p "$out"
@@ -43,4 +43,4 @@ env -u _PYTHON_HOST_PLATFORM -u _PYTHON_SYSCONFIGDATA_NAME sh -c '
     give_up 98 "$work/setup.log" "could not install the build requirements into a build venv"
 
 PIP_PYTHON=$work/env/bin/python PIP_NO_BUILD_ISOLATION=0 exec sh "$here/build-wheel.sh" \
-    "$name" "$sdist" "$deps" "$limit" "$plat" "$venv"
+    "$name" "$sdist" "$deps" "$limit" "$plat" "$venv" "$recipe"

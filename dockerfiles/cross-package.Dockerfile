@@ -10,8 +10,9 @@ RUN --network=none \
     --mount=type=bind,source=cross-build-wheel.sh,target=/wheelhouse/cross-build-wheel.sh \
     --mount=type=bind,source=check-wheel.py,target=/wheelhouse/check-wheel.py \
     --mount=type=bind,from=target-root,target=/wheelhouse/target \
+    --mount=type=bind,source=recipes/@@{name},target=/wheelhouse/recipe \
     sh /wheelhouse/cross-build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
-    @@{timeout} @@{platform_tag} @@{venv} @@{env_file} @@{python} \
+    @@{timeout} @@{platform_tag} @@{venv} @@{env_file} @@{python} /wheelhouse/recipe \
  && @@{venv}/bin/python /wheelhouse/check-wheel.py symbols @@{name} /out/@@{name} \
     /out/@@{name} /wheelhouse/target @@{python} || true
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,15 @@ SCHEMA: dict[str, Any] = {
             "force_build": "true | false",
             "verify_import": "true | false (false: verify installs but does not import it)",
             "build_mode": "auto | cross | emulate (overrides the target's)",
+            "env": "mapping of environment variables for the build (${TARGET_ARCH}, "
+            "${TARGET_ID}, ${PLATFORM_TAG}, ${PYTHON_VERSION} are replaced)",
+            "config_settings": "mapping handed to the build backend (pip wheel "
+            "--config-settings KEY=VALUE)",
+            "patches": "list of patch files (relative to wheelhouse.yaml), applied in order "
+            "with patch -p1 to the unpacked sdist",
+            "before_build": "shell command run in the unpacked sdist, offline, before pip wheel",
+            "test": "shell command verify runs after the install (the venv's python first on PATH)",
+            "imports": "list of modules verify imports (default: the top-level names)",
         }
     },
 }
@@ -105,6 +115,32 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """How one package is built and checked beyond its system packages."""
+
+    #: Environment of the build, in order; values may name ``${TARGET_ARCH}`` and friends.
+    env: tuple[tuple[str, str], ...] = ()
+    #: ``pip wheel --config-settings KEY=VALUE``, in order.
+    config_settings: tuple[tuple[str, str], ...] = ()
+    #: Patch files (absolute), applied in order with ``patch -p1``.
+    patches: tuple[Path, ...] = ()
+    before_build: str | None = None
+    #: Run by verify after the install; ``None``: no test.
+    test: str | None = None
+    #: The modules verify imports; ``None``: the distribution's top-level names.
+    imports: tuple[str, ...] | None = None
+
+    @property
+    def builds_differently(self) -> bool:
+        """Whether it changes the build (``test`` and ``imports`` only change verify)."""
+        return bool(self.env or self.config_settings or self.patches or self.before_build)
+
+    @property
+    def empty(self) -> bool:
+        return not self.builds_differently and self.test is None and self.imports is None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PackageConfig:
     apt: tuple[str, ...] = ()
     apk: tuple[str, ...] = ()
@@ -115,6 +151,7 @@ class PackageConfig:
     verify_import: bool = True
     #: ``None``: the target's ``build_mode``.
     build_mode: BuildMode | None = None
+    recipe: Recipe = field(default_factory=Recipe)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,9 +343,85 @@ def _packages(data: object, path: Path) -> dict[NormalizedName, PackageConfig]:
                 if "build_mode" in entry
                 else None
             ),
+            recipe=_recipe(entry, path, where),
             **lists,
         )
     return result
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _recipe(entry: Mapping[str, Any], path: Path, where: str) -> Recipe:
+    base = path.parent
+    patches: list[Path] = []
+    for i, item in enumerate(_strings(entry.get("patches", []), path, f"{where}.patches")):
+        patch = _path(base, item, path, f"{where}.patches[{i}]")
+        if not patch.is_file():
+            raise _field_error(
+                path,
+                f"{where}.patches[{i}]",
+                f"patch file not found: {patch}",
+                "write the path relative to wheelhouse.yaml (e.g. patches/fix-musl.patch)",
+            )
+        patches.append(patch)
+    imports = _strings(entry["imports"], path, f"{where}.imports") if "imports" in entry else None
+    for i, module in enumerate(imports or ()):
+        if not all(part.isidentifier() for part in module.split(".")):
+            raise _field_error(
+                path,
+                f"{where}.imports[{i}]",
+                f"{module!r} is not a module name",
+                "e.g. imports: [yaml, yaml.cyaml]",
+            )
+    return Recipe(
+        env=_env(entry.get("env", {}), path, f"{where}.env"),
+        config_settings=_settings(
+            entry.get("config_settings", {}), path, f"{where}.config_settings"
+        ),
+        patches=tuple(patches),
+        before_build=(
+            _string(entry["before_build"], path, f"{where}.before_build")
+            if "before_build" in entry
+            else None
+        ),
+        test=_string(entry["test"], path, f"{where}.test") if "test" in entry else None,
+        imports=imports,
+    )
+
+
+def _env(value: object, path: Path, where: str) -> tuple[tuple[str, str], ...]:
+    pairs = _settings(value, path, where)
+    for name, _ in pairs:
+        if not _ENV_NAME.match(name):
+            raise _field_error(
+                path,
+                f"{where}.{name}",
+                f"{name!r} is not an environment variable name",
+                "use letters, digits and _ (not first a digit), e.g. CFLAGS",
+            )
+    return pairs
+
+
+def _settings(value: object, path: Path, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise _field_error(
+            path,
+            where,
+            f"expected a mapping of names to strings, got {value!r}",
+            f'e.g. {where.rsplit(".", 1)[-1]}:\n  NAME: "value"',
+        )
+    result: list[tuple[str, str]] = []
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise _field_error(
+                path,
+                f"{where}.{key}",
+                f"expected a string, got {item!r}",
+                f'quote the value: {key}: "{item}"',
+            )
+        result.append((str(key), item))
+    return tuple(result)
 
 
 def _full_version(value: object, path: Path, where: str, target: Target) -> Target:

@@ -113,6 +113,7 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
                 knowledge=session.knowledge,
                 modes=modes,
                 no_import=no_import,
+                recipes=session.recipes,
             )
             builds.append(build)
             _say_reused(session, tp.target, resolve, say)

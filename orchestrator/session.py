@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from orchestrator.config import BuildMode, Config, TargetConfig, load_config
+from orchestrator.config import BuildMode, Config, Recipe, TargetConfig, load_config
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Plan, ReleaseFile
 from orchestrator.paths import default_cache_dir
@@ -63,6 +63,11 @@ class Session:
     def knowledge(self) -> Knowledge:
         """The packaged knowledge file with wheelhouse.yaml's ``packages:`` on top."""
         return load_knowledge().with_overrides(self.config.packages)
+
+    @property
+    def recipes(self) -> dict[NormalizedName, Recipe]:
+        """wheelhouse.yaml's ``packages.<name>`` recipes (env, patches, test ...)."""
+        return {n: p.recipe for n, p in self.config.packages.items() if not p.recipe.empty}
 
     @property
     def force_build(self) -> frozenset[str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +62,7 @@ from orchestrator.build.engine import Engine
 from orchestrator.build.graph import BuildCycle, levels
 from orchestrator.build.hints import Hint, suggest
 from orchestrator.build.progress import Progress, no_progress
+from orchestrator.build.recipe import recipe_digest
 from orchestrator.build.requires import (
     TOOL_REQUIREMENTS,
     SdistError,
@@ -69,7 +70,7 @@ from orchestrator.build.requires import (
     uses_rust,
 )
 from orchestrator.build.run import run_builds
-from orchestrator.config import TargetConfig
+from orchestrator.config import Recipe, TargetConfig
 from orchestrator.errors import EngineError
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Artifact, BuildFailure, PackagePlan, TargetBuild, TargetPlan
@@ -99,6 +100,7 @@ def build_target(
     crates: VendorCrates | None = None,
     modes: BuildModes | None = None,
     no_import: frozenset[NormalizedName] = frozenset(),
+    recipes: Mapping[NormalizedName, Recipe] | None = None,
 ) -> TargetBuild:
     """Every wheel of ``plan``: downloaded, from the build cache, or built in one buildx run.
 
@@ -123,6 +125,7 @@ def build_target(
         crates=crates or CrateVendor(),
         modes=modes or BuildModes(),
         no_import=no_import,
+        recipes=recipes or {},
     )
     return build_with(plan, tcfg, ctx)
 
@@ -344,6 +347,7 @@ class _Graph:
             build_requirement_sha256s=tuple(d.sha256 for d in deps),
             tool_requirements=TOOL_REQUIREMENTS,
             templates_sha256=templates_digest(),
+            recipe_sha256=recipe_digest(self.ctx.recipe(node.package.name), self.target),
         )
         return Prepared(package=node.package, sdist=node.sdist, deps=deps, inputs=inputs)
 
@@ -408,6 +412,7 @@ class _Graph:
             templates_sha256=cross_digest(),
             build_mode="cross",
             cross_image_digest=image_digest,
+            recipe_sha256=recipe_digest(self.ctx.recipe(node.package.name), self.target),
         )
         return CrossInputs(deps=deps, inputs=inputs)
 

@@ -45,9 +45,14 @@ class CacheKeyInputs:
     build_mode: str = "emulate"
     #: A cross build's build-machine image, when it is not the base image itself.
     cross_image_digest: str = ""
+    #: ``build.recipe.recipe_digest`` of the package's recipe; left out of the key when
+    #: empty, so a package without a recipe keeps its key.
+    recipe_sha256: str = ""
 
     def canonical_json(self) -> str:
         data: dict[str, Any] = asdict(self)
+        if not self.recipe_sha256:
+            del data["recipe_sha256"]
         data["build_requirement_sha256s"] = sorted(self.build_requirement_sha256s)
         data["key_version"] = KEY_VERSION
         return json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from orchestrator.build.progress import Progress, ProgressEvent, ProgressKind, n
 from orchestrator.build.requires import (
     ResolvedWheels,
 )
+from orchestrator.config import Recipe
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Artifact, BuildFailure, PackagePlan
 from orchestrator.plan.modes import BuildModes, Mode, ModeChoice
@@ -94,6 +95,14 @@ class BuildContext:
     #: Packages whose cross-built wheel is not imported by the target check
     #: (``verify_import: false``: modules that refuse to import off their hardware).
     no_import: frozenset[NormalizedName] = frozenset()
+    #: wheelhouse.yaml ``packages.<name>`` recipes (env, config settings, patches ...).
+    recipes: Mapping[NormalizedName, Recipe] = field(default_factory=dict)
+
+    def recipe(self, name: NormalizedName) -> Recipe:
+        return self.recipes.get(name, NO_RECIPE)
+
+
+NO_RECIPE = Recipe()
 
 
 #: What a package is before a mode is chosen for it: built the way the target runs.

@@ -38,6 +38,7 @@ from orchestrator.build.outcomes import (
     read_package_result,
 )
 from orchestrator.build.progress import ProgressWatcher
+from orchestrator.build.recipe import RECIPES_DIR, write_recipe
 from orchestrator.build.requires import (
     TOOL_REQUIREMENTS,
 )
@@ -126,6 +127,8 @@ def _run_once(  # noqa: PLR0917
         context = _assemble_context(
             root / "context", spec, missing, list(tools.files), crossed, xtools.files
         )
+        for prepared in (*missing, *crossed):
+            write_recipe(context / RECIPES_DIR / prepared.name, ctx.recipe(prepared.name), target)
         out = root / "out"
         try:
             result, watcher = _buildx(tcfg, missing, context, out, ctx, crossed)

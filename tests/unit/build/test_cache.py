@@ -41,6 +41,7 @@ CHANGES: dict[str, Any] = {
     "templates_sha256": "2" * 64,
     "build_mode": "cross",
     "cross_image_digest": "sha256:" + "3" * 64,
+    "recipe_sha256": "4" * 64,
 }
 
 
@@ -52,6 +53,11 @@ def test_every_field_is_covered_by_a_change() -> None:
 def test_any_input_change_changes_the_key(field: str) -> None:
     changed = dataclasses.replace(INPUTS, **{field: CHANGES[field]})
     assert changed.key != INPUTS.key
+
+
+def test_no_recipe_keeps_the_key_it_had_before_recipes() -> None:
+    data = json.loads(INPUTS.canonical_json())
+    assert "recipe_sha256" not in data
 
 
 def test_the_key_is_stable_and_ignores_the_order_of_requirement_wheels() -> None:
