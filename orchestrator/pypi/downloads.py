@@ -171,14 +171,17 @@ class Downloader:
             return list(pool.map(self.fetch, todo))
 
     def _download_with_retries(self, request: FileRequest, temp: Path) -> str:
+        refused = 0
         for attempt in range(self.retries + 1):
             try:
                 return self._download(request, temp)
             except (httpx.TransportError, _RetryableStatus) as exc:
-                if attempt == self.retries:
+                # A name that does not resolve or a refused connection: one more try at most.
+                refused += isinstance(exc, httpx.ConnectError)
+                if attempt == self.retries or refused >= 2:
                     raise DownloadError(
                         f"could not download {request.filename} from {request.url} "
-                        f"after {self.retries + 1} attempts: {exc}",
+                        f"after {attempt + 1} attempts: {exc}",
                         hint="check the network and the index URL; the run can simply be "
                         "repeated, files already downloaded are kept",
                     ) from exc

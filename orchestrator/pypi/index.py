@@ -36,10 +36,14 @@ _USER_AGENT = f"wheelhouse/{__version__}"
 _BACKOFF = 0.5
 _MAX_BACKOFF = 30.0
 _MAX_RETRY_AFTER = 60.0
+#: Tries for a name that does not resolve or a connection refused (``httpx.ConnectError``).
+_CONNECT_TRIES = 2
 
 _NETWORK_HINT = (
-    "check the network and any proxy (HTTPS_PROXY), and the index URL "
-    "(--index-url in the requirements file, PIP_INDEX_URL, index_url in wheelhouse.yaml)"
+    "check the network and any proxy (HTTPS_PROXY), and the index URLs "
+    "(--index-url / --extra-index-url in the requirements file, PIP_INDEX_URL / "
+    "PIP_EXTRA_INDEX_URL, index.url / index.extra_urls in wheelhouse.yaml); an extra index "
+    "that cannot be reached stops the run: remove it if the run does not need it"
 )
 _PEP691_HINT = (
     "wheelhouse reads the JSON form of the Simple API (PEP 691, "
@@ -268,8 +272,13 @@ class IndexClient:
         url: str,
         headers: dict[str, str],
     ) -> httpx.Response:
-        """GET with retries on 5xx, 429, timeouts and dropped connections."""
+        """GET with retries on 5xx, 429, timeouts and dropped connections.
+
+        A host name that does not resolve, or a connection refused, is tried once more
+        (a blip) and then fails: a wrong or unreachable index does not wait out the backoff.
+        """
         cause = ""
+        refused = 0
         for attempt in range(self._tries):
             retry_after = None
             try:
@@ -278,6 +287,13 @@ class IndexClient:
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if _is_certificate_error(exc):
                     raise _certificate_error(index, name, exc) from exc
+                refused += isinstance(exc, httpx.ConnectError)
+                if refused >= _CONNECT_TRIES:
+                    raise IndexUnavailableError(
+                        f"package index {_redact(index)} cannot be reached (asking for {name}, "
+                        f"{attempt + 1} tries): {_describe(exc)}",
+                        hint=_NETWORK_HINT,
+                    ) from exc
                 cause = _describe(exc)
             except httpx.TransportError as exc:  # a bad proxy or URL scheme: retrying won't help
                 raise IndexUnavailableError(

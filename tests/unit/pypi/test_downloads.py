@@ -109,9 +109,21 @@ def test_server_errors_are_retried_with_backoff(tmp_path: Path) -> None:
     assert sleeps == [0.5, 1.0]
 
 
-def test_transport_errors_give_up_after_the_retries(tmp_path: Path) -> None:
+def test_a_refused_connection_is_tried_twice(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
+
+    loader = downloader(tmp_path, handler)
+    with pytest.raises(DownloadError) as info:
+        loader.fetch(request())
+    assert info.value.message.startswith(
+        f"could not download demo-1.0-py3-none-any.whl from {URL} after 2 attempts:"
+    )
+
+
+def test_transport_errors_give_up_after_the_retries(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset", request=request)
 
     loader = downloader(tmp_path, handler)
     with pytest.raises(DownloadError) as info:

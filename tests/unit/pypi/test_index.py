@@ -230,6 +230,24 @@ def test_timeouts_and_dropped_connections_are_retried() -> None:
     assert sleeps.delays == [0.5, 1.0]
 
 
+def test_a_refused_connection_fails_after_two_tries() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    sleeps = Sleeps()
+    with pytest.raises(IndexUnavailableError) as caught:
+        fetch(client(handler, sleeps=sleeps), "a")
+    assert caught.value.message == (
+        "package index https://pypi.org/simple cannot be reached (asking for a, 2 tries): "
+        "ConnectError: [Errno -2] Name or service not known"
+    )
+    assert len(calls) == 2
+    assert sleeps.delays == [0.5]
+
+
 def test_last_timeout_is_the_cause() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectTimeout("timed out", request=request)
