@@ -50,8 +50,10 @@ class Arch(Enum):
 
     @classmethod
     def parse(cls, text: str) -> Arch:
-        """Accept both the wheel name (``aarch64``) and the Docker name (``arm64``)."""
+        """Accept the wheel name (``aarch64``), the Docker name (``arm64``), and for 32-bit
+        ARM ``armv7`` and Debian's ``armhf`` too."""
         key = text.strip().lower()
+        key = _ALIASES.get(key, key)
         for arch in cls:
             if key in (arch.value, arch.docker_arch, arch.docker_platform):
                 return arch
@@ -59,11 +61,19 @@ class Arch(Enum):
         raise TargetError(f"unknown architecture {text!r}", hint=f"use one of: {known}")
 
 
+#: Other names people use for an architecture.
+_ALIASES = {"armv7": "armv7l", "armhf": "armv7l", "arm/v7": "armv7l"}
+
 _DOCKER_PLATFORMS = {
     Arch.AARCH64: "linux/arm64",
     Arch.X86_64: "linux/amd64",
     Arch.ARMV7L: "linux/arm/v7",
 }
+
+# Where plain ``linux_<arch>`` wheels are worth taking: pip accepts them on every glibc Linux,
+# but PyPI refuses them; the one index that serves them by the thousand is piwheels, built on
+# 32-bit Raspberry Pi OS. Elsewhere such a wheel is usually a build host's, not portable.
+_PLAIN_LINUX_ARCHES = frozenset({Arch.ARMV7L})
 
 # Legacy manylinux names, emitted right after the PEP 600 tag they alias (as packaging does).
 _LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
@@ -156,7 +166,8 @@ class Target:
 
     @cached_property
     def platforms(self) -> tuple[str, ...]:
-        """Platform tags the target accepts, best first (leaving out plain ``linux_<arch>``)."""
+        """Platform tags the target accepts, best first, as pip computes them on the target
+        (plain ``linux_<arch>`` last, and only for armv7l, where piwheels publishes them)."""
         major, newest = self.libc_version
         arch = self.arch.value
         if self.libc == "musllinux":
@@ -167,6 +178,8 @@ class Target:
             legacy = _LEGACY_MANYLINUX.get((major, minor))
             if legacy:
                 tags.append(f"{legacy}_{arch}")
+        if self.arch in _PLAIN_LINUX_ARCHES:
+            tags.append(f"linux_{arch}")
         return tuple(tags)
 
     @cached_property

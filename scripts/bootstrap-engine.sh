@@ -93,23 +93,31 @@ install_engine_packages() {
 
 foreign_arch() { if [[ $(host_arch) == arm64 ]]; then echo amd64; else echo arm64; fi; }
 
+# The foreign architectures the tests build for: the 64-bit one, and 32-bit ARM (armhf, Raspberry Pi OS).
+foreign_arches() { echo "$(foreign_arch) armhf"; }
+
 ensure_binfmt() {
     local arch
-    arch=$(foreign_arch)
+    for arch in $(foreign_arches); do ensure_binfmt_of "$arch"; done
+}
+
+ensure_binfmt_of() {
+    local arch=$1 platform
+    platform=$(docker_platform "$arch")
     if binfmt_ready "$arch"; then
         log "QEMU binfmt for $arch is registered with the F flag: $(flags_of "$arch")"
         return 0
     fi
     # An engine we did not start may run elsewhere (Docker Desktop's VM, a remote DOCKER_HOST), where this
     # machine's binfmt_misc says nothing: then the builder's own platform list is the evidence.
-    if ((PREEXISTING)) && builder_platforms | grep -q "linux/$arch"; then
-        log "QEMU binfmt not registered here, but the engine's builder lists linux/$arch: keeping it"
+    if ((PREEXISTING)) && builder_platforms | grep -q "$platform"; then
+        log "QEMU binfmt not registered here, but the engine's builder lists $platform: keeping it"
         return 0
     fi
     if ((PREEXISTING)); then
         die "QEMU binfmt for $arch is missing and this engine was not set up by us, so nothing is changed." \
             "Fix: apt-get install qemu-user-static binfmt-support (Debian/Ubuntu)," \
-            "or docker run --privileged --rm tonistiigi/binfmt --install $arch"
+            "or docker run --privileged --rm tonistiigi/binfmt --install $(docker_arch "$arch")"
     fi
     if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
         log "mounting binfmt_misc"
@@ -118,11 +126,11 @@ ensure_binfmt() {
     # qemu-user-static's binfmt formats carry `fix_binary yes`, which gives the F flag.
     update-binfmts --enable
     binfmt_ready "$arch" || die "QEMU binfmt for $arch still not usable after update-binfmts --enable:" \
-        "$(cat "/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$arch")" 2>&1)"
+        "$(cat "/proc/sys/fs/binfmt_misc/qemu-$(binfmt_name "$arch")" 2>&1)"
     log "QEMU binfmt for $arch registered: $(flags_of "$arch")"
 }
 
-flags_of() { grep '^flags:' "/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$1")" 2>/dev/null || echo "flags: ?"; }
+flags_of() { grep '^flags:' "/proc/sys/fs/binfmt_misc/qemu-$(binfmt_name "$1")" 2>/dev/null || echo "flags: ?"; }
 
 # field NAME TEXT: the value of a "Name: value" line of `docker buildx inspect`.
 field() { sed -n "s/^$1: *//p" <<<"$2" | head -n 1; }
@@ -217,14 +225,14 @@ ensure_buildx() {
 }
 
 summary() {
-    local builder
+    local builder arch
     builder=$(docker buildx inspect --bootstrap 2>/dev/null) || builder=""
     log "summary:"
     log "  engine : docker $(docker version --format '{{.Server.Version}}') (client $(docker version --format '{{.Client.Version}}'), $(command -v docker))"
     log "  buildx : $(docker buildx version)"
     log "  builder: $(field Name "$builder") ($(field Driver "$builder") driver)," \
         "platforms: $(field Platforms "$builder")"
-    log "  binfmt : qemu-$(uname_arch "$(foreign_arch)") $(flags_of "$(foreign_arch)")"
+    for arch in $(foreign_arches); do log "  binfmt : qemu-$(binfmt_name "$arch") $(flags_of "$arch")"; done
 }
 
 main() {

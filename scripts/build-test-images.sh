@@ -2,9 +2,10 @@
 # Build the local Debian bookworm + Python 3.11 images that the tests build wheels in, without any registry:
 #   wheelhouse-test/python:3.11-bookworm-amd64
 #   wheelhouse-test/python:3.11-bookworm-arm64
+#   wheelhouse-test/python:3.11-bookworm-armhf  (32-bit Raspberry Pi OS's architecture, linux/arm/v7)
 #
-# Usage: scripts/build-test-images.sh [amd64|arm64]... [--force] [--verify]
-#   no architecture = both; an image that already exists is reused unless --force is given;
+# Usage: scripts/build-test-images.sh [amd64|arm64|armhf]... [--force] [--verify]
+#   no architecture = amd64 and arm64; an image that already exists is reused unless --force is given;
 #   --verify re-runs the checks on reused images too (they always run after a build).
 #   Two images to build are built side by side, each with its own log ($WORK_ROOT/logs/test-image-*.log).
 #   WHEELHOUSE_TEST_IMAGE_PREFIX (default wheelhouse-test) and WHEELHOUSE_TEST_WORK (default
@@ -82,9 +83,9 @@ build_image() {
     prepare_rootfs "$work/rootfs" "$mirror"
     timed "packing rootfs.tar ($(du -sh "$work/rootfs" | cut -f1))" write_context "$work/rootfs" "$work/ctx" "$arch"
     remove_tree "$work/rootfs"
-    timed "importing as $name (linux/$arch)" \
+    timed "importing as $name ($(docker_platform "$arch"))" \
         run_logged "$LOG_DIR/import-$SUITE-$arch.log" \
-        docker buildx build --progress=plain --platform "linux/$arch" -t "$name" --load "$work/ctx"
+        docker buildx build --progress=plain --platform "$(docker_platform "$arch")" -t "$name" --load "$work/ctx"
     remove_tree "$work"
     drop_replaced_image "$old_id" "$name"
 }
@@ -96,12 +97,12 @@ verify_image() {
     local arch=$1 name out tmp expected
     name=$(image_name "$arch")
     expected="$(uname_arch "$arch") $PYTHON_VERSION"
-    out=$(docker run --rm --init --platform "linux/$arch" "$name" \
+    out=$(docker run --rm --init --platform "$(docker_platform "$arch")" "$name" \
         python3 -c 'import platform, sys; print(platform.machine(), "%d.%d" % sys.version_info[:2])')
     [[ $out == "$expected" ]] || die "$name: expected '$expected' from python3, got '$out'"
     log "$name: docker run -> python3 on $out"
 
-    docker run --rm --init --platform "linux/$arch" "$name" \
+    docker run --rm --init --platform "$(docker_platform "$arch")" "$name" \
         sh -c 'apt-get update -qq && apt-get install -s -qq gcc python3-dev libffi-dev >/dev/null' ||
         die "$name: apt-get cannot reach the mirror from inside the image"
     log "$name: apt-get update + install -s gcc python3-dev libffi-dev work inside"
@@ -111,7 +112,7 @@ verify_image() {
     printf 'FROM %s\nRUN --network=none uname -m > /uname\nFROM scratch\nCOPY --from=0 /uname /\n' "$name" \
         >"$tmp/Dockerfile"
     run_logged "$LOG_DIR/verify-buildx-$SUITE-$arch.log" \
-        docker buildx build --progress=plain --no-cache --platform "linux/$arch" \
+        docker buildx build --progress=plain --no-cache --platform "$(docker_platform "$arch")" \
         --output "type=local,dest=$tmp/out" "$tmp"
     out=$(<"$tmp/out/uname")
     [[ $out == "$(uname_arch "$arch")" ]] || die "$name: RUN --network=none uname -m gave '$out'"
@@ -145,7 +146,7 @@ main() {
     if ((${#todo[@]} == 1)); then
         build_and_verify "${todo[0]}"
     elif ((${#todo[@]} > 1)); then
-        # Side by side: the foreign debootstrap's second stage runs under QEMU, mostly on one core, for
+        # Side by side: a foreign debootstrap's second stage runs under QEMU, mostly on one core, for
         # minutes; the native one is over by then.
         for arch in "${todo[@]}"; do
             job_add "$arch" "$LOG_DIR/test-image-$SUITE-$arch.log" "" build_and_verify "$arch"

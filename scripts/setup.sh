@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare this machine for wheelhouse's integration tests and `make example`: engine + buildx + QEMU, then
-# the local Debian Python base images for amd64 and arm64, then the musl CPython images (the stand-ins for
-# python:3.x-alpine that tests/integration/test_musl.py and examples/pi-backend/wheelhouse.musl.yaml build in),
-# then a registry on 127.0.0.1:5000 holding them as multi-platform tags (scripts/start-registry.sh).
+# the local Debian Python base images for amd64, arm64 and armhf (32-bit Raspberry Pi OS), then the musl
+# CPython images (the stand-ins for python:3.x-alpine that tests/integration/test_musl.py and
+# examples/pi-backend/wheelhouse.musl.yaml build in), then a registry on 127.0.0.1:5000 holding them as
+# multi-platform tags (scripts/start-registry.sh).
 #
 # Usage: scripts/setup.sh [--no-musl] [--force]
 #   --no-musl (or WHEELHOUSE_MUSL_IMAGES=0) skips the musl images.
@@ -38,9 +39,9 @@ main() {
     if [[ $musl == 1 ]]; then
         # One graph of steps, run side by side where they can (see build-musl-images.sh --with-base).
         timed "Debian and musl Python test images" \
-            "$SCRIPTS_DIR/build-musl-images.sh" --with-base amd64 arm64 "${build_args[@]}"
+            "$SCRIPTS_DIR/build-musl-images.sh" --with-base amd64 arm64 armhf "${build_args[@]}"
     else
-        timed "Debian Python test images" "$SCRIPTS_DIR/build-test-images.sh" amd64 arm64 "${build_args[@]}"
+        timed "Debian Python test images" "$SCRIPTS_DIR/build-test-images.sh" amd64 arm64 armhf "${build_args[@]}"
         log "musl images skipped (--no-musl or WHEELHOUSE_MUSL_IMAGES=0): tests/integration/test_musl.py will fail"
     fi
     # After the images: it pushes them as multi-platform tags (first run about 3 min, then 2 s).

@@ -27,7 +27,7 @@ from packaging.version import Version
 from orchestrator.errors import BadInputError, ResolveError
 from orchestrator.model import PackagePlan, Pin, ProjectPage
 from orchestrator.plan.planner import SystemPackagesFor, plan_target
-from orchestrator.pypi.uv import known_platforms_of, python_platform, uv_command
+from orchestrator.pypi.uv import for_target, known_platforms_of, platform_args, uv_command
 from orchestrator.targets import Target
 
 #: What pip assumes for a project without ``[build-system]`` (``setuptools.build_meta:__legacy__``).
@@ -160,7 +160,7 @@ class UvCompiler:
         # No interpreter of the target's version is needed: without this uv tries to
         # download one for every call (~15 s of failing retries where it cannot).
         args += ["--no-python-downloads"]
-        args += ["--python-platform", python_platform(target, self.known_platforms)]
+        args += platform_args(target, self.known_platforms)
         args += ["--python-version", target.python_version]
         if self.index_url:
             args += ["--index-url", self.index_url]
@@ -179,7 +179,7 @@ class UvCompiler:
                 f"uv could not resolve {', '.join(requirements)} for {target.id}:\n{detail}",
                 hint="a build requirement may have no wheel for this target",
             )
-        return parse_pins(out)
+        return parse_pins(for_target(out, target))
 
 
 def parse_pins(compiled: str) -> tuple[Pin, ...]:

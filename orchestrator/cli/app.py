@@ -97,7 +97,8 @@ ArchOpt = Annotated[
         "--arch",
         "-a",
         metavar="ARCH",
-        help="Keep only targets of this architecture: arm64 or amd64 (repeatable).",
+        help="Keep only targets of this architecture: arm64, amd64 or arm (also armv7: "
+        "32-bit Raspberry Pi OS, armv7l); repeatable.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (see README).")]

@@ -14,7 +14,12 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.errors import ResolveError
-from orchestrator.pypi.uv import known_platforms_of, python_platform, uv_command
+from orchestrator.pypi.uv import (
+    for_target,
+    known_platforms_of,
+    platform_args,
+    uv_command,
+)
 from orchestrator.targets import Target
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -42,14 +47,15 @@ class UvResolver:
         hashes: bool = False,
     ) -> str:
         """``requirements`` pinned for ``target`` (with ``constraints``; hash-pinned with
-        ``hashes``); the target's full Python version when known (3.11.2 is not 3.11.0)."""
+        ``hashes``); the target's full Python version when known (3.11.2 is not 3.11.0).
+        A target uv names no platform for (armv7l) is resolved universally, then read for
+        the target (``pypi.uv.for_target``)."""
         cmd = [
             *uv_command(),
             "pip",
             "compile",
             str(requirements),
-            "--python-platform",
-            python_platform(target, self.known_platforms),
+            *platform_args(target, self.known_platforms),
             "--python-version",
             target.python_full_version
             if target.python_micro is not None
@@ -75,16 +81,13 @@ class UvResolver:
                 f"uv could not resolve {requirements} for {target.id}:\n{result.stderr.strip()}",
                 hint="loosen or fix the conflicting requirements, or pin them for this target",
             )
-        return result.stdout
+        return for_target(result.stdout, target)
 
     def fix_command(self, target: Target, requirements: Path) -> str:
         """The command that pins ``requirements`` for ``target`` (for error messages)."""
-        try:
-            platform = python_platform(target, self.known_platforms)
-        except ResolveError:
-            platform = f"{target.arch.value}-unknown-linux-gnu"
+        platform = " ".join(platform_args(target, self.known_platforms))
         return (
-            f"uv pip compile --python-platform {platform} --python-version "
+            f"uv pip compile {platform} --python-version "
             f"{target.python_full_version} --generate-hashes requirements.in -o {requirements}"
         )
 

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from orchestrator.errors import ResolveError
 from orchestrator.targets import Target
 
@@ -40,11 +42,7 @@ def python_platform(target: Target, known: Collection[str]) -> str:
     """The ``--python-platform`` for ``target``: musllinux is ``<arch>-unknown-linux-musl``;
     manylinux the highest ``<arch>-manylinux_2_N`` uv knows with N <= the target's glibc
     minor (so uv never picks a wheel the target's glibc cannot load)."""
-    arch = target.arch.value
-    if target.libc == "musllinux":
-        candidate = f"{arch}-unknown-linux-musl"
-    else:
-        candidate = _manylinux(arch, target.libc_version, known) or f"{arch}-unknown-linux-gnu"
+    candidate = _candidate(target, known)
     if candidate not in known:
         raise ResolveError(
             f"uv cannot resolve for {target.id}: it has no --python-platform {candidate}",
@@ -52,6 +50,56 @@ def python_platform(target: Target, known: Collection[str]) -> str:
             "a newer uv may know more",
         )
     return candidate
+
+
+def platform_args(target: Target, known: Collection[str]) -> list[str]:
+    """How ``uv pip compile`` resolves for ``target``: ``--python-platform`` where uv names
+    the target's platform, else ``--universal`` (uv 0.13 names no armv7l platform at all):
+    one resolution for every platform, whose markers ``for_target`` then evaluates."""
+    candidate = _candidate(target, known)
+    return ["--python-platform", candidate] if candidate in known else ["--universal"]
+
+
+def _candidate(target: Target, known: Collection[str]) -> str:
+    arch = target.arch.value
+    if target.libc == "musllinux":
+        return f"{arch}-unknown-linux-musl"
+    return _manylinux(arch, target.libc_version, known) or f"{arch}-unknown-linux-gnu"
+
+
+def for_target(compiled: str, target: Target) -> str:
+    """``uv pip compile`` output with only the lines whose markers hold on ``target``, their
+    markers dropped: a universal resolution (``platform_args``) read as the target's own.
+
+    A universal resolution may pin a package twice, for disjoint markers (a fork); the
+    target's marker environment keeps exactly one of them. Hash lines stay with their pin."""
+    kept: list[str] = []
+    for entry in _entries(compiled):
+        head, _, options = entry.partition(" --")
+        requirement = Requirement(head.strip())
+        marker = requirement.marker
+        if marker is not None and not marker.evaluate(dict(target.marker_environment)):
+            continue
+        requirement.marker = None
+        kept.append(f"{requirement}" + (f" --{options}" if options else ""))
+    return "".join(f"{line}\n" for line in kept)
+
+
+def _entries(compiled: str) -> list[str]:
+    """Logical lines (``\\`` continuations joined), without comments or blank lines."""
+    entries: list[str] = []
+    pending = ""
+    for raw in compiled.splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        continued = line.endswith("\\")
+        pending += " " + line.rstrip("\\").strip()
+        if not continued:
+            if pending.strip():
+                entries.append(" ".join(pending.split()))
+            pending = ""
+    if pending.strip():
+        entries.append(" ".join(pending.split()))
+    return entries
 
 
 def _manylinux(arch: str, glibc: tuple[int, int], known: Collection[str]) -> str | None:

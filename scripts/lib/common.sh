@@ -266,7 +266,32 @@ uname_arch() {
     case $1 in
         amd64) echo x86_64 ;;
         arm64) echo aarch64 ;;
-        *) die "unsupported architecture: $1 (amd64 or arm64)" ;;
+        armhf) echo armv7l ;;
+        *) die "unsupported architecture: $1 (amd64, arm64 or armhf)" ;;
+    esac
+}
+
+# Debian architecture name -> Docker's platform (armhf is linux/arm/v7: 32-bit ARM, hard-float).
+docker_platform() {
+    case $1 in
+        armhf) echo linux/arm/v7 ;;
+        *) echo "linux/$1" ;;
+    esac
+}
+
+# Debian architecture name -> what `docker image inspect` says as .Architecture (armhf's is arm).
+docker_arch() {
+    case $1 in
+        armhf) echo arm ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# Debian architecture name -> the suffix of QEMU's binfmt entry (qemu-arm handles armhf).
+binfmt_name() {
+    case $1 in
+        armhf) echo arm ;;
+        *) uname_arch "$1" ;;
     esac
 }
 
@@ -283,7 +308,7 @@ host_arch() {
 binfmt_ready() {
     local entry
     [[ $1 == "$(host_arch)" ]] && return 0
-    entry=/proc/sys/fs/binfmt_misc/qemu-$(uname_arch "$1")
+    entry=/proc/sys/fs/binfmt_misc/qemu-$(binfmt_name "$1")
     [[ -r $entry ]] && grep -qx enabled "$entry" && grep -qE '^flags:.*F' "$entry"
 }
 
@@ -316,7 +341,7 @@ skip_existing() {
     have=$(image_arch "$name")
     # With the classic image store one tag holds one platform; a tag holding the wrong one makes BuildKit
     # go to a registry when a build asks for this platform, so such an image is rebuilt, not reused.
-    if [[ $have != "$arch" ]]; then
+    if [[ $have != "$(docker_arch "$arch")" ]]; then
         log "$name exists but is $have, not $arch: rebuilding it"
         return 1
     fi
@@ -332,7 +357,7 @@ parse_build_args() {
     local arg
     for arg in "$@"; do
         case $arg in
-            amd64 | arm64) ARCHES+=("$arg") ;;
+            amd64 | arm64 | armhf) ARCHES+=("$arg") ;;
             all | both) ARCHES+=(amd64 arm64) ;;
             -f | --force) FORCE=1 ;;
             --verify) VERIFY=1 ;;
@@ -340,7 +365,7 @@ parse_build_args() {
                 sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
                 exit 0
                 ;;
-            *) die "unknown argument: $arg (expected amd64, arm64, --force, --verify)" ;;
+            *) die "unknown argument: $arg (expected amd64, arm64, armhf, --force, --verify)" ;;
         esac
     done
     ((${#ARCHES[@]})) || ARCHES=(amd64 arm64)

@@ -279,6 +279,8 @@ def test_markers_evaluate_for_the_target(marker: str, arm: bool, x86: bool) -> N
         ("armv7l", Arch.ARMV7L),
         ("arm", Arch.ARMV7L),
         ("linux/arm/v7", Arch.ARMV7L),
+        ("armv7", Arch.ARMV7L),
+        ("ARMHF", Arch.ARMV7L),
     ],
 )
 def test_arch_parse_aliases(text: str, arch: Arch) -> None:
@@ -331,3 +333,17 @@ def test_targets_are_hashable_equal_and_ordered() -> None:
         MUSL_ARM,
         "cp312-musllinux_1_2_x86_64",
     ]
+
+
+def test_armv7l_targets_take_plain_linux_wheels_last_as_pip_on_a_pi_does() -> None:
+    # piwheels publishes linux_armv7l wheels; pip on Raspberry Pi OS ranks them after every
+    # manylinux tag (`pip debug --verbose` in the armhf image lists the same 564 tags).
+    target = Target.parse("cp311-manylinux_2_36_armv7l")
+    assert target.platforms[:2] == ("manylinux_2_36_armv7l", "manylinux_2_35_armv7l")
+    assert target.platforms[-3:] == (
+        "manylinux_2_17_armv7l",
+        "manylinux2014_armv7l",
+        "linux_armv7l",
+    )
+    assert len(target.tags) == 564
+    assert "linux_aarch64" not in Target.parse("cp311-manylinux_2_36_aarch64").platforms

@@ -111,3 +111,43 @@ def test_uv_command_prefers_the_binary_beside_the_interpreter(
     assert uv_command() == (str(python), "-m", "uv")
     (tmp_path / "bin" / "uv").write_text("")
     assert uv_command() == (str(tmp_path / "bin" / "uv"),)
+
+
+# --- targets uv names no platform for: a universal resolution read for the target ---------
+
+
+def test_platform_args_name_the_platform_uv_knows() -> None:
+    target = Target.parse("cp311-manylinux_2_36_aarch64")
+    assert uv.platform_args(target, KNOWN) == ["--python-platform", "aarch64-manylinux_2_36"]
+
+
+def test_platform_args_resolve_universally_where_uv_names_no_platform() -> None:
+    assert uv.platform_args(Target.parse("cp311-manylinux_2_36_armv7l"), KNOWN) == ["--universal"]
+
+
+UNIVERSAL = """\
+async-timeout==5.0.1 ; python_full_version < '3.11.3' \\
+    --hash=sha256:aaaa \\
+    --hash=sha256:bbbb
+numpy==2.2.6 ; python_full_version < '3.11' \\
+    --hash=sha256:cccc
+numpy==2.3.4 ; python_full_version >= '3.11'
+pywin32==311 ; sys_platform == 'win32'
+uvloop==0.21.0 ; platform_machine == 'armv7l' or platform_machine == 'aarch64'
+redis==5.3.1
+"""
+
+
+def test_for_target_keeps_the_lines_whose_markers_hold_on_the_target() -> None:
+    target = Target.parse("cp311-manylinux_2_36_armv7l").with_full_version("3.11.2")
+    assert uv.for_target(UNIVERSAL, target) == (
+        "async-timeout==5.0.1 --hash=sha256:aaaa --hash=sha256:bbbb\n"
+        "numpy==2.3.4\n"
+        "uvloop==0.21.0\n"
+        "redis==5.3.1\n"
+    )
+
+
+def test_for_target_evaluates_the_full_python_version() -> None:
+    target = Target.parse("cp311-manylinux_2_36_x86_64").with_full_version("3.11.9")
+    assert uv.for_target(UNIVERSAL, target) == "numpy==2.3.4\nredis==5.3.1\n"
