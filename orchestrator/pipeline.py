@@ -89,6 +89,7 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
     builds: list[TargetBuild] = []
     wheelhouses: dict[str, WheelhouseResult] = {}
     unpublished: dict[str, str] = {}
+    reports: list[VerifyReport] = []
     no_import = frozenset(n for n, p in session.config.packages.items() if not p.verify_import)
     with (
         Downloader.for_cache(session.cache_dir) as downloader,
@@ -125,8 +126,9 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
                 wheelhouses=wheelhouses,
                 unpublished=unpublished,
                 say=say,
+                verify=_verifier(session, engine, say, reports) if options.verify else None,
             )
-    verified = _verify_published(session, wheelhouses, engine, say) if options.verify else ()
+    verified = tuple(reports)
     return BuildRun(
         plan=plan,
         builds=tuple(builds),
@@ -174,13 +176,17 @@ def verify_one(
     )
 
 
-def _verify_published(
-    session: Session, wheelhouses: dict[str, WheelhouseResult], engine: DockerEngine, say: Say
-) -> tuple[VerifyReport, ...]:
-    return tuple(
-        verify_one(session, result.path, session.target_config(result.target), engine, say)
-        for result in wheelhouses.values()
-    )
+def _verifier(
+    session: Session, engine: DockerEngine, say: Say, reports: list[VerifyReport]
+) -> Callable[[Path, Target], bool]:
+    """Verify a new wheelhouse tree before it is published (``--verify``)."""
+
+    def verify(path: Path, target: Target) -> bool:
+        report = verify_one(session, path, session.target_config(target), engine, say)
+        reports.append(report)
+        return report.ok
+
+    return verify
 
 
 def _publish(
@@ -192,8 +198,10 @@ def _publish(
     wheelhouses: dict[str, WheelhouseResult],
     unpublished: dict[str, str],
     say: Say,
+    verify: Callable[[Path, Target], bool] | None = None,
 ) -> None:
-    """Replace the target's wheelhouse only with a complete one (or with --partial)."""
+    """Replace the target's wheelhouse only with a complete one that verifies (or with
+    --partial: the one there is, verified or not)."""
     missing = [p.name for p in tp.by_action("error")] + [f.name for f in build.failures]
     target_id = tp.target.id
     if missing and not partial:
@@ -201,7 +209,17 @@ def _publish(
         unpublished[target_id] = why
         say(f"[{target_id}] wheelhouse left as it was ({why}); --partial publishes anyway")
         return
-    result = collect_wheelhouse(build, session.config.output)
+    check = None
+    if verify is not None:
+
+        def check(path: Path) -> bool:
+            return verify(path, tp.target) or partial
+
+    result = collect_wheelhouse(build, session.config.output, check=check)
+    if not result.published:
+        unpublished[target_id] = "verify failed"
+        say(f"[{target_id}] wheelhouse left as it was (verify failed); --partial publishes anyway")
+        return
     wheelhouses[target_id] = result
     say(f"[{target_id}] wheelhouse: {result.path} ({result.wheels} wheels)")
 

@@ -46,7 +46,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,8 @@ class WheelhouseResult:
     removed: tuple[str, ...] = ()
     #: Names of packages whose build failed (listed under ``missing`` in the manifest).
     missing: tuple[str, ...] = ()
+    #: False when the ``check`` refused it: ``path`` still holds the previous wheelhouse.
+    published: bool = True
 
     @property
     def manifest_path(self) -> Path:
@@ -134,9 +136,16 @@ class WheelhouseResult:
 
 
 def collect_wheelhouse(
-    build: TargetBuild, output_root: Path, *, clock: Clock = _utc_now
+    build: TargetBuild,
+    output_root: Path,
+    *,
+    clock: Clock = _utc_now,
+    check: Callable[[Path], bool] | None = None,
 ) -> WheelhouseResult:
     """Publish ``output_root/<target-id>/`` holding exactly ``build``'s wheels, atomically.
+
+    With ``check`` (verify), the complete new tree is handed to it before the swap; when it
+    says no, the tree is removed and the previous wheelhouse stays (``published`` False).
 
     Raises ``BuildFailedError`` when an artifact is not the wheel it claims to be (missing
     file, bad file name, or a sha256 that no longer matches: a corrupted cache).
@@ -158,6 +167,10 @@ def collect_wheelhouse(
         new_dir = output_root / f".{target_id}-{now.strftime('%Y%m%dT%H%M%SZ')}-{_token()}"
         tmp.rename(new_dir)
         _fsync_dir(output_root)
+        if check is not None and not check(new_dir):
+            shutil.rmtree(new_dir, ignore_errors=True)
+            result = _result(build, link, new_dir, entries, removed)
+            return replace(result, real_path=previous or new_dir, published=False)
         _publish(link, new_dir)
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)

@@ -509,3 +509,42 @@ def _crash_on(monkeypatch: pytest.MonkeyPatch, function: str, call: int) -> None
         return real(*args, **kwargs)
 
     monkeypatch.setattr(os, function, dying)
+
+
+def test_a_tree_its_check_refuses_is_removed_and_the_old_wheelhouse_kept(
+    wheels: Path, out: Path
+) -> None:
+    six = artifact(make_wheel(wheels, "six", "1.16.0"))
+    collect_wheelhouse(build_of(six), out, clock=clock)
+    before = (out / TARGET.id).readlink()
+    demo = artifact(make_wheel(wheels, "demo", "1.0"))
+    checked: list[list[str]] = []
+
+    def refuse(tree: Path) -> bool:
+        checked.append(sorted(p.name for p in tree.iterdir()))
+        return False
+
+    result = collect_wheelhouse(build_of(six, demo), out, clock=clock, check=refuse)
+
+    assert checked == [
+        [
+            "demo-1.0-py3-none-any.whl",
+            "manifest.json",
+            "requirements.txt",
+            "simple",
+            "six-1.16.0-py3-none-any.whl",
+        ]
+    ]
+    assert result.published is False
+    assert (out / TARGET.id).readlink() == before
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".lock")) == [
+        str(before),
+        TARGET.id,
+    ]
+
+
+def test_a_tree_its_check_accepts_is_published(wheels: Path, out: Path) -> None:
+    six = artifact(make_wheel(wheels, "six", "1.16.0"))
+    result = collect_wheelhouse(build_of(six), out, clock=clock, check=lambda _tree: True)
+    assert result.published is True
+    assert (out / TARGET.id / "six-1.16.0-py3-none-any.whl").is_file()
