@@ -9,9 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from orchestrator.build.builder import build_target
 from orchestrator.build.cache import BuildCache
@@ -27,9 +31,11 @@ from orchestrator.build.resolutions import (
 )
 from orchestrator.config import BuildMode, TargetConfig
 from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
-from orchestrator.model import Plan, TargetBuild, TargetPlan
+from orchestrator.model import BuildFailure, Pin, Plan, TargetBuild, TargetPlan
+from orchestrator.plan.closure import check_closure
 from orchestrator.pypi.downloads import Downloader, FileStore
 from orchestrator.pypi.index import IndexConfig
+from orchestrator.pypi.metadata import MetadataError, parse_metadata
 from orchestrator.pypi.uv import uv_version
 from orchestrator.session import Session
 from orchestrator.targets import Target
@@ -116,6 +122,7 @@ def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEve
                 no_import=no_import,
                 recipes=session.recipes,
             )
+            build = _with_built_closure(tp, build)
             builds.append(build)
             _say_reused(session, tp.target, resolve, say)
             _publish(
@@ -174,6 +181,46 @@ def verify_one(
     return verify_wheelhouse(
         path, tcfg, docker_client=engine.client, progress=say, skip_imports=skip
     )
+
+
+def _with_built_closure(tp: TargetPlan, build: TargetBuild) -> TargetBuild:
+    """An sdist's dependencies may be dynamic: the built wheel's METADATA is the truth.
+    What it requires that the plan does not hold for the target is a failure (so the
+    wheelhouse is not published), with the sentence the plan would have given."""
+    pins = [
+        Pin(name=p.name, version=Version(p.version)) for p in tp.packages if p.action != "error"
+    ]
+    requires: dict[NormalizedName, tuple[str, ...]] = {}
+    for artifact in build.artifacts:
+        if artifact.origin == "built":  # cached ones too: a cache hit proves no closure
+            requires[artifact.name] = _wheel_requires(artifact.path)
+    closure = check_closure(tp.target, pins, requires)
+    failures = [
+        BuildFailure(
+            name=canonicalize_name(m.needed_by.split()[0]),
+            version=m.needed_by.split()[1],
+            reason=f"its built wheel requires {m.requirement} ({m.sentence}), which the plan "
+            "does not hold: add it to the requirements",
+        )
+        for m in closure.missing
+    ] + [
+        BuildFailure(
+            name=canonicalize_name(c.needed_by.split()[0]),
+            version=c.needed_by.split()[1],
+            reason=f"its built wheel: {c.sentence}",
+        )
+        for c in closure.conflicts
+    ]
+    return replace(build, failures=(*build.failures, *failures)) if failures else build
+
+
+def _wheel_requires(path: Path) -> tuple[str, ...]:
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            return parse_metadata(wheel.read(name), route="download").requires_dist
+    except (OSError, zipfile.BadZipFile, StopIteration, MetadataError):
+        return ()  # collect refuses a broken wheel with its own message
 
 
 def _verifier(

@@ -4,6 +4,7 @@ stays) unless ``--partial``. The engine, the plan, the builder and verify are fa
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,35 @@ def test_partial_publishes_a_wheelhouse_that_fails_verify(verdicts: list[bool]) 
     run = build(partial=True)
     assert run.unpublished == {}
     assert Path("out", ARM.id, "six-1.17.0-py3-none-any.whl").is_file()
+
+
+def test_a_built_wheel_that_requires_what_the_plan_lacks_is_a_failure(
+    tmp_path: Path, verdicts: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An sdist's dependencies may be dynamic: the built wheel's METADATA is checked."""
+    wheel = tmp_path / "built" / "six-1.17.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(
+            "six-1.17.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: six\nVersion: 1.17.0\nRequires-Dist: tomli>=2\n",
+        )
+
+    def build_target(tp: TargetPlan, _tcfg: Any, **_options: Any) -> TargetBuild:
+        sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        made = Artifact(name=SIX.name, version="1.17.0", path=wheel, sha256=sha, origin="built")
+        return TargetBuild(target=tp.target, artifacts=(made,))
+
+    monkeypatch.setattr(pipeline, "build_target", build_target)
+
+    run = build()
+
+    assert [(f.name, f.reason) for f in run.builds[0].failures] == [
+        (
+            "six",
+            "its built wheel requires tomli>=2 (needed by six 1.17.0 on this target), which "
+            "the plan does not hold: add it to the requirements",
+        )
+    ]
+    assert run.unpublished == {ARM.id: "1 package(s) missing: six"}
+    assert verdicts == []  # nothing to verify: nothing was published
