@@ -157,3 +157,22 @@ def test_build_learns_3_11_2_from_the_image_adds_async_timeout_and_verifies(
     report = ran.json()
     assert report["ok"] is True
     assert [t["ok"] for t in report["verify"]["targets"]] == [True]
+
+
+def test_a_uv_lock_missing_an_edge_is_reported_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = Path(__file__).resolve().parents[1] / "data/uvlock/demo/uv.lock"
+    text = demo.read_text(encoding="utf-8")
+    stale = tmp_path / "uv.lock"
+    stale.write_text(text.replace('    { name = "six" },\n', "", 1), encoding="utf-8")
+
+    ran = run(monkeypatch, capsys, "plan", "--json", "-r", str(stale), "-t", CP312)
+
+    assert ran.code == 3, ran.err
+    six = packages(ran, CP312)["six"]
+    assert six["action"] == "error"
+    assert six["reason"] == (
+        "six>=1.9.0 is not in uv.lock for this target, yet needed by ecdsa 0.19.2 on this "
+        "target: the lock is stale; run `uv lock` and plan again"
+    )
