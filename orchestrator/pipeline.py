@@ -179,7 +179,12 @@ def verify_one(
 ) -> VerifyReport:
     skip = [name for name, pkg in session.config.packages.items() if not pkg.verify_import]
     return verify_wheelhouse(
-        path, tcfg, docker_client=engine.client, progress=say, skip_imports=skip
+        path,
+        tcfg,
+        docker_client=engine.client,
+        progress=say,
+        skip_imports=skip,
+        recipes=session.recipes,
     )
 
 

@@ -239,6 +239,9 @@ def _verify_details(report: VerifyReport) -> list[str]:
             lines.append(f"- **{_md(p.name)}** not installed: {_md(p.error or 'see the log')}")
         for module, result in p.failed_imports.items():
             lines.append(f"- **{_md(p.name)}**: `import {module}` failed: {_md(result)}")
+        if p.test_failed:
+            lines.append(f"- **{_md(p.name)}**: test `{p.test}` failed (exit {p.test_returncode}):")
+            lines += _log_block(p.test_output or "(no output)")
         lines += [f"  - fix: {_md(h)}" for h in p.hints]
     if not report.install_ok and report.install_log_tail:
         lines += ["", "Install log (tail):", *_log_block(report.install_log_tail)]

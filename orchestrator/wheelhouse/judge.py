@@ -126,6 +126,11 @@ def _package(
         return _not_installed(name, version, culprits.get(name) or _why_not(culprits, install_ok))
     imports = {str(m): str(r) for m, r in dict(row.get("imports") or {}).items()}
     hints = dict.fromkeys(h for r in imports.values() if r != "ok" for h in [likely_fix(r)] if h)
+    test = row.get("test")
+    test = test if isinstance(test, dict) else {}
+    if test and test.get("returncode") != 0:
+        fix = likely_fix(str(test.get("output", "")))
+        hints.update({fix: None} if fix else {})
     return PackageVerify(
         name=name,
         version=version,
@@ -133,6 +138,9 @@ def _package(
         imports=imports,
         hints=tuple(hints),
         import_skipped=bool(row.get("import_skipped")),
+        test=str(test["command"]) if "command" in test else None,
+        test_returncode=int(test["returncode"]) if "returncode" in test else None,
+        test_output=str(test.get("output", "")),
     )
 
 

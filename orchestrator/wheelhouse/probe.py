@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import json
+import os
 import re
 import signal
 import subprocess
@@ -98,6 +99,28 @@ def _import_in_fresh_process(python: str, module: str, timeout: float) -> str:
     return f"Crashed: exit code {done.returncode}: {errors[-1] if errors else 'no output'}"
 
 
+def _run_test(venv: str, command: str, timeout: float) -> dict[str, Any]:
+    """A recipe's ``test``: ``sh -c`` with the venv first on PATH; its code and output tail."""
+    sys.stderr.write("+ test: " + command + "\n")
+    env = dict(os.environ, VIRTUAL_ENV=venv, PATH=venv + "/bin:" + os.environ.get("PATH", ""))
+    try:
+        done = subprocess.run(
+            ["sh", "-c", command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd="/tmp",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"command": command, "returncode": 124, "output": f"timed out after {timeout:.0f} s"}
+    output = done.stdout.decode("utf-8", "replace")
+    sys.stderr.write(output)
+    tail = "\n".join(output.splitlines()[-20:])
+    return {"command": command, "returncode": done.returncode, "output": tail}
+
+
 def _run_logged(argv: list[str]) -> tuple[int, str]:
     """Run ``argv``, echoing its output to stderr (progress); return the code and the output."""
     sys.stderr.write("+ " + " ".join(argv) + "\n")
@@ -162,6 +185,7 @@ def _pip_for(venv: str) -> list[str] | None:
 def _container_main(argv: list[str]) -> int:
     wheelhouse, venv, import_timeout = argv[0], argv[1], float(argv[2])
     skip = set(argv[3].split(",")) if len(argv) > 3 and argv[3] else set()
+    recipes = json.loads(argv[4]) if len(argv) > 4 and argv[4] else {}
     pip = _pip_for(venv)
     make_venv = [sys.executable, "-m", "venv", *(["--without-pip"] if pip else []), venv]
     if not _step("venv", *_run_logged(make_venv)):
@@ -190,11 +214,16 @@ def _container_main(argv: list[str]) -> int:
                 }
             )
             continue
+        recipe = recipes.get(name, {})
         imports = {}
-        for module in _modules_of(dist):
+        modules = recipe.get("imports")
+        for module in _modules_of(dist) if modules is None else modules:
             sys.stderr.write("+ import " + module + "\n")
             imports[module] = _import_in_fresh_process(venv + "/bin/python", module, import_timeout)
-        _emit({"name": name, "version": dist.version, "installed": True, "imports": imports})
+        record = {"name": name, "version": dist.version, "installed": True, "imports": imports}
+        if recipe.get("test"):
+            record["test"] = _run_test(venv, recipe["test"], import_timeout)
+        _emit(record)
     return 0
 
 
@@ -203,6 +232,7 @@ _SHIPPED = (
     _record_modules,
     _modules_of,
     _import_in_fresh_process,
+    _run_test,
     _run_logged,
     _emit,
     _step,
@@ -217,7 +247,7 @@ def container_script() -> str:
     """The verify script's source, for ``<python> -c`` (argv: wheelhouse, venv, timeout)."""
     header = [
         "from __future__ import annotations",
-        "import importlib.metadata, json, re, signal, subprocess, sys",
+        "import importlib.metadata, json, os, re, signal, subprocess, sys",
         "from pathlib import Path",
         "from typing import Any",
         f"_IMPORT_MARKER = {_IMPORT_MARKER!r}",

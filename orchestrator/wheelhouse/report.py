@@ -29,6 +29,14 @@ class PackageVerify:
     hints: tuple[str, ...] = ()
     #: Installed but not imported, as configured (``verify_import: false``).
     import_skipped: bool = False
+    #: The recipe's ``test`` command, its exit code and its output's tail (``None``: no test).
+    test: str | None = None
+    test_returncode: int | None = None
+    test_output: str = ""
+
+    @property
+    def test_failed(self) -> bool:
+        return self.test is not None and self.test_returncode != 0
 
     @property
     def failed_imports(self) -> dict[str, str]:
@@ -36,7 +44,12 @@ class PackageVerify:
 
     @property
     def ok(self) -> bool:
-        return self.installed and self.error is None and not self.failed_imports
+        return (
+            self.installed
+            and self.error is None
+            and not self.failed_imports
+            and not self.test_failed
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,8 +90,17 @@ class VerifyReport:
 def package_problem(package: PackageVerify) -> str:
     if not package.installed:
         return f"{package.name} not installed ({package.error or 'see the install log'})"
-    failed = ", ".join(f"import {m}: {r}" for m, r in package.failed_imports.items())
-    return f"{package.name}: {failed}"
+    failed = [f"import {m}: {r}" for m, r in package.failed_imports.items()]
+    if package.test_failed:
+        failed.append(test_problem(package))
+    return f"{package.name}: {', '.join(failed)}"
+
+
+def test_problem(package: PackageVerify) -> str:
+    return (
+        f"test `{package.test}` failed (exit {package.test_returncode}):\n"
+        f"{package.test_output or '(no output)'}"
+    )
 
 
 #: Shared libraries wheels often expect from the system: (Debian package, Alpine package).

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from orchestrator.build.engine import hint_qemu
-from orchestrator.config import TargetConfig
+from orchestrator.config import Recipe, TargetConfig
 from orchestrator.errors import BadInputError, EngineError
 from orchestrator.wheelhouse.container import (
     ContainerRun,
@@ -60,6 +60,7 @@ def verify_wheelhouse(
     timeout: float = 3600.0,
     import_timeout: float = 300.0,
     skip_imports: Collection[str] = (),
+    recipes: Mapping[NormalizedName, Recipe] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> VerifyReport:
     """Install and import ``wheelhouse_dir`` in a clean ``tcfg.runtime_image`` container.
@@ -67,7 +68,8 @@ def verify_wheelhouse(
     Returns the report whatever it says (``report.raise_for_failure()`` turns a failed one
     into ``VerifyFailedError``). Raises ``BadInputError`` when there is no wheelhouse and
     ``EngineError`` when the engine, the image or QEMU is not usable. Distributions named
-    in ``skip_imports`` are installed but not imported (hardware-bound modules).
+    in ``skip_imports`` are installed but not imported (hardware-bound modules); a
+    recipe's ``imports`` replace the guessed top-level names, and its ``test`` runs after.
     """
     root = _wheelhouse_root(wheelhouse_dir)
     say = progress or (lambda _line: None)
@@ -79,6 +81,7 @@ def verify_wheelhouse(
         VENV_DIR,
         str(import_timeout),
         ",".join(sorted(canonicalize_name(n) for n in skip_imports)),
+        _recipes_argument(recipes or {}),
     ]
     started = clock()
     say(f"{tcfg.target.id}: verifying {root} in {tcfg.runtime_image} ({platform}, no network)")
@@ -108,6 +111,16 @@ def verify_wheelhouse(
         seconds=clock() - started,
         container=kept,
     )
+
+
+def _recipes_argument(recipes: Mapping[NormalizedName, Recipe]) -> str:
+    """What the container script needs of each recipe: its imports and its test."""
+    data = {
+        name: {"imports": list(r.imports) if r.imports is not None else None, "test": r.test}
+        for name, r in sorted(recipes.items())
+        if r.imports is not None or r.test is not None
+    }
+    return json.dumps(data, sort_keys=True) if data else ""
 
 
 def _wheelhouse_root(wheelhouse_dir: Path) -> Path:
