@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from orchestrator.errors import IndexUnavailableError
+from orchestrator.pypi.retry import Refusals
 
 _CHUNK = 1 << 16
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -171,14 +172,14 @@ class Downloader:
             return list(pool.map(self.fetch, todo))
 
     def _download_with_retries(self, request: FileRequest, temp: Path) -> str:
-        refused = 0
+        refusals = Refusals()
         for attempt in range(self.retries + 1):
             try:
                 return self._download(request, temp)
             except (httpx.TransportError, _RetryableStatus) as exc:
                 # A name that does not resolve or a refused connection: one more try at most.
-                refused += isinstance(exc, httpx.ConnectError)
-                if attempt == self.retries or refused >= 2:
+                refused = refusals.note(exc)
+                if attempt == self.retries or refused:
                     raise DownloadError(
                         f"could not download {request.filename} from {request.url} "
                         f"after {attempt + 1} attempts: {exc}",

@@ -25,6 +25,7 @@ from orchestrator import __version__
 from orchestrator.errors import ConfigError, IndexUnavailableError
 from orchestrator.model import ProjectPage, ReleaseFile
 from orchestrator.pypi.httpcache import CachedPage, HttpCache, Versions, files_of
+from orchestrator.pypi.retry import Refusals
 from orchestrator.urls import split_url, url_problem
 
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -36,8 +37,6 @@ _USER_AGENT = f"wheelhouse/{__version__}"
 _BACKOFF = 0.5
 _MAX_BACKOFF = 30.0
 _MAX_RETRY_AFTER = 60.0
-#: Tries for a name that does not resolve or a connection refused (``httpx.ConnectError``).
-_CONNECT_TRIES = 2
 
 _NETWORK_HINT = (
     "check the network and any proxy (HTTPS_PROXY), and the index URLs "
@@ -278,7 +277,7 @@ class IndexClient:
         (a blip) and then fails: a wrong or unreachable index does not wait out the backoff.
         """
         cause = ""
-        refused = 0
+        refusals = Refusals()
         for attempt in range(self._tries):
             retry_after = None
             try:
@@ -287,8 +286,7 @@ class IndexClient:
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if _is_certificate_error(exc):
                     raise _certificate_error(index, name, exc) from exc
-                refused += isinstance(exc, httpx.ConnectError)
-                if refused >= _CONNECT_TRIES:
+                if refusals.note(exc):
                     raise IndexUnavailableError(
                         f"package index {_redact(index)} cannot be reached (asking for {name}, "
                         f"{attempt + 1} tries): {_describe(exc)}",

@@ -44,6 +44,7 @@ from orchestrator import __version__
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.model import ReleaseFile
 from orchestrator.paths import write_atomically
+from orchestrator.pypi.retry import Refusals
 
 Route = Literal["core-metadata", "metadata-url", "range", "download", "sdist"]
 _FORMAT = 1
@@ -175,8 +176,9 @@ class MetadataClient:
 
 
 class _Fetcher:
-    """GETs with retries on 5xx and dropped connections; network failures become
-    ``IndexUnavailableError`` (exit 7), as for index pages."""
+    """GETs with retries on 5xx and dropped connections, and the shared rule for a refused
+    connection (pypi.retry); network failures become ``IndexUnavailableError`` (exit 7), as
+    for index pages."""
 
     def __init__(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, tries: int):
         self.client = client
@@ -185,12 +187,15 @@ class _Fetcher:
 
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
         cause = ""
+        refusals = Refusals()
         for attempt in range(self.tries):
             try:
                 async with self.semaphore:
                     response = await self.client.get(url, headers=headers)
             except httpx.TransportError as exc:
                 cause = f"{type(exc).__name__}: {exc}"
+                if refusals.note(exc):
+                    break
             else:
                 if response.status_code < 500 and response.status_code != 429:
                     return response

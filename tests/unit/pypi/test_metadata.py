@@ -196,3 +196,16 @@ def test_an_index_that_keeps_failing_is_index_unavailable() -> None:
         IndexUnavailableError, match=re.escape("redis-5.2.1-py3-none-any.whl.metadata")
     ):
         failing.get_many_sync([wheel()])
+
+
+def test_a_refused_connection_fails_after_two_tries_as_for_index_pages() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    refused = MetadataClient(cache_dir=None, transport=httpx.MockTransport(handler), retries=5)
+    with pytest.raises(IndexUnavailableError, match=r"ConnectError: .*Name or service not known"):
+        refused.get_many_sync([wheel()])
+    assert len(asked) == 2
