@@ -37,6 +37,7 @@ from orchestrator.pypi.downloads import Downloader, FileStore
 from orchestrator.pypi.index import IndexConfig
 from orchestrator.pypi.metadata import MetadataError, parse_metadata
 from orchestrator.pypi.uv import uv_version
+from orchestrator.runlock import build_lock
 from orchestrator.session import Session
 from orchestrator.targets import Target
 from orchestrator.wheelhouse.collect import WheelhouseResult, collect_wheelhouse
@@ -86,6 +87,13 @@ OnEvent = Callable[[ProgressEvent], None]
 def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEvent) -> BuildRun:
     engine = DockerEngine(builder=options.builder or session.config.builder)
     engine.ping()
+    with build_lock(session.cache_dir, say):  # one build per cache at a time (runlock.py)
+        return _run_build(session, engine, options, say, on_event)
+
+
+def _run_build(
+    session: Session, engine: DockerEngine, options: BuildOptions, say: Say, on_event: OnEvent
+) -> BuildRun:
     session = session.with_interpreters(_interpreter_of(engine, session.cache_dir, say))
     # Cross stages run on the builder's native platform, which need not be this machine's.
     modes = session.build_modes(
