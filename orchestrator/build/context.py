@@ -15,6 +15,7 @@ from packaging.utils import (
 )
 
 from orchestrator.build.cache import BuildCache, CachedBuild, CacheKeyInputs
+from orchestrator.build.canonical import ZIP_EPOCH, CanonicalError, sdist_epoch
 from orchestrator.build.crates import CrateVendor
 from orchestrator.build.engine import BuildxResult, Engine
 from orchestrator.build.progress import Progress, ProgressEvent, ProgressKind, no_progress
@@ -144,6 +145,15 @@ class Outcome:
     artifacts: list[Artifact] = field(default_factory=list)
     failures: list[BuildFailure] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def build_epoch(prepared: Prepared) -> int:
+    """``SOURCE_DATE_EPOCH`` of its build; 1980 for an sdist that cannot be read (its
+    build then fails to unpack it, and says so)."""
+    try:
+        return sdist_epoch(prepared.sdist.path)
+    except CanonicalError:
+        return ZIP_EPOCH
 
 
 def file_request(package: PackagePlan) -> FileRequest:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
+from orchestrator.build.canonical import ZIP_EPOCH
 from orchestrator.config import PackageManager
 
 
@@ -80,6 +81,8 @@ class PackageStage:
 
     name: NormalizedName
     sdist: str
+    #: ``SOURCE_DATE_EPOCH`` for the build (``canonical.sdist_epoch`` of the sdist).
+    epoch: int = ZIP_EPOCH
 
     @property
     def stage(self) -> str:
@@ -110,6 +113,7 @@ class CrossStage:
     name: NormalizedName
     sdist: str
     imports: bool = True
+    epoch: int = ZIP_EPOCH
 
     @property
     def stage(self) -> str:
@@ -206,6 +210,7 @@ def _cross_parts(spec: DockerfileSpec, cross: CrossSpec, template_dir: Path) -> 
             timeout=str(spec.timeout),
             platform_tag=spec.platform_tag,
             import_flag="" if p.imports else " --no-import",
+            epoch=str(p.epoch),
             **common,
         )
         for p in cross.packages
@@ -229,6 +234,7 @@ def _render_package(template_dir: Path, spec: DockerfileSpec, package: PackageSt
         timeout=str(spec.timeout),
         platform_tag=spec.platform_tag,
         venv=TOOLS_VENV,
+        epoch=str(package.epoch),
     )
 
 

@@ -14,11 +14,13 @@ from packaging.utils import (
 )
 
 from orchestrator.build.cache import BuiltMeta
+from orchestrator.build.canonical import CanonicalError, canonicalize
 from orchestrator.build.context import (
     BuildContext,
     Outcome,
     Prepared,
     artifacts_of,
+    build_epoch,
     emit,
     make_failure,
     save_buildx_log,
@@ -271,6 +273,12 @@ def _store(  # noqa: PLR0917
     strangers = [w.name for w in found.wheels if _wheel_name(w) != prepared.name]
     if strangers:
         reason = f"the build produced wheel(s) of another project: {', '.join(strangers)}"
+        return make_failure(prepared.package, reason, found.log, log_path)
+    try:
+        for wheel in found.wheels:
+            canonicalize(wheel, build_epoch(prepared))
+    except CanonicalError as exc:
+        reason = f"the built wheel cannot be rewritten canonically: {exc}"
         return make_failure(prepared.package, reason, found.log, log_path)
     meta = BuiltMeta(
         name=prepared.name,

@@ -13,6 +13,7 @@ from orchestrator.build.context import (
     BuildContext,
     Outcome,
     Prepared,
+    build_epoch,
     emit,
     file_request,
     make_failure,
@@ -179,7 +180,9 @@ def _spec(  # noqa: PLR0917
         timeout=timeout,
         tools=tools.pins,
         pip_wheel=tools.pip,
-        packages=tuple(PackageStage(name=p.name, sdist=p.sdist.filename) for p in missing),
+        packages=tuple(
+            PackageStage(name=p.name, sdist=p.sdist.filename, epoch=build_epoch(p)) for p in missing
+        ),
         cross=cross,
     )
 
@@ -195,7 +198,12 @@ def _cross_spec(
         return None
     arch = CROSS_ARCHES[tcfg.target.arch]
     stages = tuple(
-        CrossStage(name=p.name, sdist=p.sdist.filename, imports=p.name not in ctx.no_import)
+        CrossStage(
+            name=p.name,
+            sdist=p.sdist.filename,
+            imports=p.name not in ctx.no_import,
+            epoch=build_epoch(p),
+        )
         for p in crossed
     )
     return CrossSpec(

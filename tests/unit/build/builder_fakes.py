@@ -7,6 +7,7 @@ resolver: what they fake differs.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,12 +72,22 @@ def stage_lines(request: BuildxRequest, on_line: LineCallback, command: str) -> 
 
 def write_result(where: Path, *, status: int, log: str, wheels: Iterable[str], marker: str) -> None:
     """What build-wheel.sh leaves in ``where``: its exit status, its time (3s), its log and
-    the wheels, each holding ``<marker> <wheel name>`` (which stage made it)."""
+    the wheels, each a zip (the host rewrites it canonically) whose ``marker.txt`` holds
+    ``<marker> <wheel name>`` (which stage made it)."""
     (where / "status").write_text(f"{status}\n")
     (where / "seconds").write_text("3\n")
     (where / "build.log").write_text(log)
     for wheel in wheels:
-        (where / wheel).write_bytes(f"{marker} {wheel}".encode())
+        dist_info = "-".join(wheel.split("-")[:2]) + ".dist-info"
+        with zipfile.ZipFile(where / wheel, "w") as zipped:
+            zipped.writestr("marker.txt", f"{marker} {wheel}")
+            zipped.writestr(f"{dist_info}/RECORD", "")
+
+
+def wheel_marker(wheel: Path) -> str:
+    """What ``write_result`` put in the wheel: ``<marker> <wheel name>``."""
+    with zipfile.ZipFile(wheel) as zipped:
+        return zipped.read("marker.txt").decode()
 
 
 class BuildOptions(TypedDict, total=False):

@@ -187,14 +187,32 @@ def fake_tools(tmp_path: Path, pip: str, auditwheel: str = "exit 0") -> Path:
         tool = venv / "bin" / name
         tool.write_text(f'#!/bin/sh\necho "{name} $* (PIP_COMPILE=$PIP_COMPILE)"\n{body}\n')
         tool.chmod(0o755)
+    # The host's Python unpacks the sdist (a wrapper: tests replace it with their own fake).
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
     return venv
+
+
+def demo_sdist(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "demo-1.0.tar.gz"
+    path.parent.mkdir(exist_ok=True)
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("demo-1.0/setup.py")
+        archive.addfile(info, io.BytesIO(b""))
+    return path
+
+
+def script_env(tmp_path: Path) -> dict[str, str]:
+    work = str(tmp_path / "work")
+    return {**os.environ, "WHEELHOUSE_OUT": str(tmp_path / "out"), "WHEELHOUSE_WORK": work}
 
 
 def run_script(tmp_path: Path, venv: Path, limit: int = 60) -> tuple[int, Path]:
     out = tmp_path / "out"
-    args = ["sh", str(build_script()), "demo", "/in/demo-1.0.tar.gz", "/deps", str(limit)]
+    args = ["sh", str(build_script()), "demo", str(demo_sdist(tmp_path)), "/deps", str(limit)]
     args += ["manylinux_2_36_x86_64", str(venv)]
-    env = {**os.environ, "WHEELHOUSE_OUT": str(out)}
+    env = script_env(tmp_path)
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     return done.returncode, out / "demo"
 
@@ -266,7 +284,7 @@ def test_script_asks_the_backend_for_all_it_requires_when_pip_lacked_one(tmp_pat
     log = (out / "build.log").read_text()
     assert code == 0
     assert (out / "status").read_text() == "1\n"
-    assert f"python {TEMPLATE_DIR}/backend-requires.py /in/demo-1.0.tar.gz /deps" in log
+    assert f"python {TEMPLATE_DIR}/backend-requires.py {tmp_path}/in/demo-1.0.tar.gz /deps" in log
     assert log.endswith(
         "wheelhouse: backend requires: cmake>=3.15\n"
         "wheelhouse: backend requires: ninja\n"
@@ -307,9 +325,9 @@ def test_script_points_cargo_at_the_vendored_crates(tmp_path: Path) -> None:
     venv = fake_tools(
         tmp_path, 'echo "offline=$CARGO_NET_OFFLINE"; cat "$CARGO_HOME/config.toml"; exit 1'
     )
-    args = ["sh", str(build_script()), "demo", "/in/demo-1.0.tar.gz", str(deps), "60"]
+    args = ["sh", str(build_script()), "demo", str(demo_sdist(tmp_path)), str(deps), "60"]
     args += ["manylinux_2_36_x86_64", str(venv)]
-    env = {**os.environ, "WHEELHOUSE_OUT": str(tmp_path / "out")}
+    env = script_env(tmp_path)
     subprocess.run(args, env=env, check=True)
     log = (tmp_path / "out" / "demo" / "build.log").read_text()
     assert "offline=true\n[net]\noffline = true\n" in log

@@ -91,7 +91,7 @@ def run(tmp_path: Path, recipe: Recipe) -> tuple[str, str]:
     out = tmp_path / "out"
     args = ["sh", str(build_script()), "demo", str(sdist(tmp_path)), str(tmp_path), "60"]
     args += ["manylinux_2_36_aarch64", str(fake_venv(tmp_path)), str(tmp_path / "recipe")]
-    env = {**os.environ, "WHEELHOUSE_OUT": str(out)}
+    env = {**os.environ, "WHEELHOUSE_OUT": str(out), "WHEELHOUSE_WORK": str(tmp_path / "work")}
     subprocess.run(args, env=env, check=True)
     return (out / "demo" / "status").read_text().strip(), (out / "demo" / "build.log").read_text()
 
@@ -134,8 +134,11 @@ def test_a_failing_before_build_fails_the_build(tmp_path: Path) -> None:
     assert "pip wheel" not in log.replace("wheelhouse: pip wheel", "")
 
 
-def test_no_recipe_files_build_the_sdist_itself(tmp_path: Path) -> None:
-    status, log = run(tmp_path, Recipe())
+def test_every_build_is_in_tree_at_a_fixed_path_with_fixed_flags(tmp_path: Path) -> None:
+    status, log = run(tmp_path, Recipe(env=(("CFLAGS", "-O1"),)))
+    tree = tmp_path / "work" / "demo" / "src" / "demo-1.0"
     assert status == "0"
-    assert "demo-1.0.tar.gz" in log
+    assert f"wheelhouse: pip wheel demo-1.0.tar.gz in {tree}" in log
+    assert f"CFLAGS=-O1 -ffile-prefix-map={tree}=." in log
+    assert "SOURCE_DATE_EPOCH=315532800" in log
     assert "config-settings" not in log
