@@ -230,8 +230,8 @@ def build(
     checked on the target where it has a cross path, QEMU otherwise and as the fallback),
     repaired by auditwheel,
     and kept in a build cache so nothing is built twice. Each target's
-    wheelhouse (wheels, PEP 503 simple/ index, manifest.json, hashed requirements.txt)
-    is replaced atomically, and only when complete unless --partial.
+    wheelhouse (wheels, PEP 503 simple/ index, manifest.json, provenance.json, hashed
+    requirements.txt) is replaced atomically, and only when complete unless --partial.
 
     Each sdist's build requirements are resolved for the target by uv; the answer is
     recorded and reused for build.resolution_ttl (default 24 h) by runs with the same

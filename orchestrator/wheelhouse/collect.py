@@ -7,7 +7,8 @@ What ``output_root`` holds for a target (``<id>`` is the target id)::
         *.whl                        every wheel the target installs (the current set only)
         simple/index.html            PEP 503 root page: one anchor per project (normalized name)
         simple/<name>/index.html     one anchor per wheel: ../../<file>#sha256=<hex>
-        manifest.json                provenance, see ``MANIFEST_FORMAT``
+        manifest.json                what the wheelhouse holds, see ``MANIFEST_FORMAT``
+        provenance.json              how this run came by it, see ``PROVENANCE_FORMAT``
         requirements.txt             ``name==version --hash=sha256:<hex>``, one line per project
     .<id>.lock                       serialises two collects of the same target
 
@@ -19,17 +20,27 @@ wheelhouse: the previous one until the rename, the new one after. The new tree i
 tree is deleted after the switch. Leftovers of a killed run (``.<id>.tmp-*``, ``.<id>.link-*``,
 ``.<id>.old-*`` and versioned trees nothing points to) are removed by the next run.
 
-``manifest.json`` (format 1) is a documented contract::
+``manifest.json`` (format 2) is a documented contract, and byte-identical for the same inputs
+(no time, duration or host in it: those are in ``provenance.json``)::
 
-    {"format": 1, "target": "<id>", "created": "<ISO 8601 time, UTC>",
+    {"format": 2, "target": "<id>",
      "wheels": [{"name": <normalized>, "version": str, "file": str, "sha256": <hex>,
                  "origin": "pypi" | "built", "sdist_sha256": <hex> | null,
-                 "base_image_digest": str | null, "build_seconds": float | null,
-                 "built_at": <ISO 8601 time, UTC: when the build wrote the wheel> | null}],
+                 "base_image_digest": str | null}],
      "missing": [{"name": str, "version": str, "reason": str}]}
 
 ``missing`` lists the packages whose build failed: the wheelhouse is incomplete while it is
-not empty. New keys may be added within format 1; a change of meaning bumps ``format``.
+not empty. New keys may be added within format 2; a change of meaning bumps ``format``.
+Format 1 also held ``created`` and each wheel's ``build_seconds`` and ``built_at``.
+
+``provenance.json`` (format 1) says how this run came by each wheel; it differs per run::
+
+    {"format": 1, "target": "<id>", "created": "<ISO 8601 time, UTC>", "host": str,
+     "wheels": [{"file": str, "origin": "pypi" | "built", "cached": bool,
+                 "build_mode": "native" | "cross" | "emulate" | null,
+                 "build_seconds": float | null, "check_seconds": float | null,
+                 "fallback_reason": str | null,
+                 "built_at": <ISO 8601 time, UTC: when the build wrote the wheel> | null}]}
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -64,7 +76,8 @@ from orchestrator.errors import BuildFailedError
 from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
 from orchestrator.targets import Target
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+PROVENANCE_FORMAT = 1
 
 Clock = Callable[[], datetime]
 
@@ -85,10 +98,16 @@ class WheelEntry:
     origin: Origin
     sdist_sha256: str | None = None
     base_image_digest: str | None = None
+    #: What only ``provenance.json`` records (it varies from run to run).
     build_seconds: float | None = None
     built_at: str | None = None
+    cached: bool = False
+    build_mode: str | None = None
+    check_seconds: float | None = None
+    fallback_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The ``manifest.json`` item: a function of the inputs alone."""
         return {
             "name": self.name,
             "version": self.version,
@@ -97,7 +116,17 @@ class WheelEntry:
             "origin": self.origin,
             "sdist_sha256": self.sdist_sha256,
             "base_image_digest": self.base_image_digest,
+        }
+
+    def provenance_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "origin": self.origin,
+            "cached": self.cached,
+            "build_mode": self.build_mode,
             "build_seconds": self.build_seconds,
+            "check_seconds": self.check_seconds,
+            "fallback_reason": self.fallback_reason,
             "built_at": self.built_at,
         }
 
@@ -125,6 +154,10 @@ class WheelhouseResult:
     @property
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
+
+    @property
+    def provenance_path(self) -> Path:
+        return self.path / "provenance.json"
 
     @property
     def requirements_path(self) -> Path:
@@ -208,8 +241,9 @@ def _fill(tmp: Path, build: TargetBuild, now: datetime) -> list[WheelEntry]:
     for rel, text in render_simple_index(entries).items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         _write_durably(tmp / rel, text)
-    manifest = render_manifest(build.target, entries, build.failures, created=now)
-    _write_durably(tmp / "manifest.json", manifest)
+    _write_durably(tmp / "manifest.json", render_manifest(build.target, entries, build.failures))
+    provenance = render_provenance(build.target, entries, created=now, host=socket.gethostname())
+    _write_durably(tmp / "provenance.json", provenance)
     _write_durably(tmp / "requirements.txt", render_requirements(build.target, entries))
     for directory in sorted({p.parent for p in tmp.rglob("index.html")}, reverse=True):
         _fsync_dir(directory)
@@ -263,6 +297,10 @@ def _place_wheel(dest: Path, target: Target, artifact: Artifact) -> WheelEntry:
         base_image_digest=artifact.base_image_digest,
         build_seconds=artifact.build_seconds,
         built_at=built_at,
+        cached=artifact.cached,
+        build_mode=artifact.build_mode,
+        check_seconds=artifact.check_seconds,
+        fallback_reason=artifact.fallback_reason,
     )
 
 
@@ -377,21 +415,29 @@ def render_requirements(target: Target, entries: Sequence[WheelEntry]) -> str:
 
 
 def render_manifest(
-    target: Target,
-    entries: Sequence[WheelEntry],
-    failures: Sequence[BuildFailure],
-    *,
-    created: datetime,
+    target: Target, entries: Sequence[WheelEntry], failures: Sequence[BuildFailure]
 ) -> str:
     data = {
         "format": MANIFEST_FORMAT,
         "target": target.id,
-        "created": _iso(created),
         "wheels": [e.to_json() for e in entries],
         "missing": [
             {"name": f.name, "version": f.version, "reason": f.reason}
-            for f in sorted(failures, key=lambda f: f.name)
+            for f in sorted(failures, key=lambda f: (f.name, f.version, f.reason))
         ],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def render_provenance(
+    target: Target, entries: Sequence[WheelEntry], *, created: datetime, host: str
+) -> str:
+    data = {
+        "format": PROVENANCE_FORMAT,
+        "target": target.id,
+        "created": _iso(created),
+        "host": host,
+        "wheels": [e.provenance_json() for e in entries],
     }
     return json.dumps(data, indent=2) + "\n"
 

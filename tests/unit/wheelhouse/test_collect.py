@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,6 +141,7 @@ def test_layout_is_a_symlink_to_a_complete_versioned_directory(wheels: Path, out
     assert sorted(p.name for p in link.iterdir()) == [
         "demo-2.0-py3-none-any.whl",
         "manifest.json",
+        "provenance.json",
         "requirements.txt",
         "simple",
         "six-1.16.0-py3-none-any.whl",
@@ -226,6 +228,8 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
         sdist_sha256="ab" * 32,
         base_image_digest="sha256:" + "cd" * 32,
         build_seconds=63.25,
+        build_mode="cross",
+        check_seconds=2.5,
     )
     failure = BuildFailure(name=canonicalize_name("psycopg2"), version="2.9.10", reason="no pg")
 
@@ -233,9 +237,8 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
 
     manifest = json.loads((out / TARGET.id / "manifest.json").read_text())
     assert manifest == {
-        "format": 1,
+        "format": 2,
         "target": "cp311-manylinux_2_36_aarch64",
-        "created": "2025-01-02T03:04:05+00:00",
         "wheels": [
             {
                 "name": "demo",
@@ -245,8 +248,6 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
                 "origin": "built",
                 "sdist_sha256": "ab" * 32,
                 "base_image_digest": "sha256:" + "cd" * 32,
-                "build_seconds": 63.25,
-                "built_at": "2023-11-14T22:13:20+00:00",
             },
             {
                 "name": "six",
@@ -256,12 +257,67 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
                 "origin": "pypi",
                 "sdist_sha256": None,
                 "base_image_digest": None,
-                "build_seconds": None,
-                "built_at": None,
             },
         ],
         "missing": [{"name": "psycopg2", "version": "2.9.10", "reason": "no pg"}],
     }
+    provenance = json.loads((out / TARGET.id / "provenance.json").read_text())
+    assert provenance == {
+        "format": 1,
+        "target": "cp311-manylinux_2_36_aarch64",
+        "created": "2025-01-02T03:04:05+00:00",
+        "host": socket.gethostname(),
+        "wheels": [
+            {
+                "file": "demo-2.0-cp311-cp311-manylinux_2_36_aarch64.whl",
+                "origin": "built",
+                "cached": False,
+                "build_mode": "cross",
+                "build_seconds": 63.25,
+                "check_seconds": 2.5,
+                "fallback_reason": None,
+                "built_at": "2023-11-14T22:13:20+00:00",
+            },
+            {
+                "file": "six-1.16.0-py3-none-any.whl",
+                "origin": "pypi",
+                "cached": False,
+                "build_mode": None,
+                "build_seconds": None,
+                "check_seconds": None,
+                "fallback_reason": None,
+                "built_at": None,
+            },
+        ],
+    }
+
+
+def test_the_same_inputs_give_the_same_bytes_whatever_the_time(wheels: Path, out: Path) -> None:
+    """Only provenance.json says when, how long and where: the rest is byte-identical."""
+    six = artifact(make_wheel(wheels, "six", "1.16.0"))
+    demo = make_wheel(wheels, "demo", "2.0")
+    failures = (
+        BuildFailure(name=canonicalize_name("zz"), version="1", reason="b"),
+        BuildFailure(name=canonicalize_name("aa"), version="1", reason="a"),
+    )
+    first = artifact(demo, origin="built", build_seconds=1.0, build_mode="emulate")
+    collect_wheelhouse(build_of(six, first, failures=failures), out, clock=clock)
+    before = {p.relative_to(out / TARGET.id): p.read_bytes() for p in files(out / TARGET.id)}
+    os.utime(demo, (1_800_000_000, 1_800_000_000))
+    again = artifact(demo, origin="built", build_seconds=9.0, cached=True, build_mode="emulate")
+    collect_wheelhouse(build_of(again, six, failures=failures[::-1]), out, clock=later)
+    after = {p.relative_to(out / TARGET.id): p.read_bytes() for p in files(out / TARGET.id)}
+    changed = sorted(str(p) for p in before if before[p] != after[p])
+    assert changed == ["provenance.json"]
+    assert before.keys() == after.keys()
+
+
+def later() -> datetime:
+    return datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+def files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_failures_are_reported_as_missing(wheels: Path, out: Path) -> None:
@@ -530,6 +586,7 @@ def test_a_tree_its_check_refuses_is_removed_and_the_old_wheelhouse_kept(
         [
             "demo-1.0-py3-none-any.whl",
             "manifest.json",
+            "provenance.json",
             "requirements.txt",
             "simple",
             "six-1.16.0-py3-none-any.whl",
