@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     ENGINE_UNAVAILABLE = 6
     #: The package index could not be reached (after retries).
     INDEX_UNAVAILABLE = 7
+    #: A container registry could not be reached, or refused a push (``wheelhouse publish``).
+    REGISTRY_FAILED = 8
 
 
 class WheelhouseError(Exception):
@@ -83,6 +85,12 @@ class EngineError(WheelhouseError):
 
 class IndexUnavailableError(WheelhouseError):
     exit_code = ExitCode.INDEX_UNAVAILABLE
+
+
+class RegistryError(WheelhouseError):
+    """A registry is unreachable or refused a push; the message names the reference."""
+
+    exit_code = ExitCode.REGISTRY_FAILED
 
 
 class ResolveError(BadInputError):
