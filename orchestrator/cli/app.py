@@ -357,8 +357,8 @@ def publish(
 ) -> None:
     """Push the built wheelhouses as one multi-platform image for `dockerfile --from-image`.
 
-    Each target's wheelhouse/<id>/ (wheels, simple/, manifest.json, provenance.json,
-    requirements.txt) becomes /wheels of an image FROM scratch for the target's platform, pushed as
+    Each target's wheelhouse/<id>/ (wheels, simple/, manifest.json, requirements.txt)
+    becomes /wheels of an image FROM scratch for the target's platform, pushed as
     REF-<target id> (e.g. app-wheels:nightly-cp312-musllinux_1_2_aarch64). Once every one
     is in the registry, REF itself is pointed at one multi-platform index of them, so a
     failed push never leaves REF half-updated. Targets that differ in Python or libc

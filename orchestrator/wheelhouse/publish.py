@@ -1,11 +1,10 @@
 """``wheelhouse publish``: each target's wheelhouse as an image, one multi-platform tag.
 
 Each target's published folder (wheels, ``simple/``, ``manifest.json``,
-``provenance.json``, ``requirements.txt``) becomes ``/wheels`` of an image
-``FROM scratch`` for the target's platform, pushed as ``REPO:TAG-<target id>``; once
-every one of them is in the registry, ``REPO:TAG`` is pointed at one index of them all.
-A failure before that leaves ``REPO:TAG`` as it was: never half of a night's targets
-under it.
+``requirements.txt``) becomes ``/wheels`` of an image ``FROM scratch`` for the target's
+platform, pushed as ``REPO:TAG-<target id>``; once every one of them is in the registry,
+``REPO:TAG`` is pointed at one index of them all. A failure before that leaves ``REPO:TAG``
+as it was: never half of a night's targets under it.
 
 Targets that would share a platform in one index (same architecture, another libc or
 Python) cannot: each group of targets with the same ``cpXY-<libc>`` gets its own tag
@@ -264,10 +263,7 @@ def _common_labels(
 
 
 def _manifest_created(wheelhouse: Path) -> str:
-    """When the wheelhouse was collected: provenance.json's (manifest format 1 held it)."""
-    for name in ("provenance.json", "manifest.json"):
-        try:
-            return str(json.loads((wheelhouse / name).read_text())["created"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return "unknown"
+    try:
+        return str(json.loads((wheelhouse / "manifest.json").read_text())["created"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"

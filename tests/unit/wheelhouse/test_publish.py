@@ -59,9 +59,8 @@ def wheelhouse(root: Path, target: Target) -> Path:
     (real / "simple").mkdir(parents=True)
     (real / "six-1.17.0-py2.py3-none-any.whl").write_bytes(b"wheel")
     (real / "requirements.txt").write_text("six==1.17.0 --hash=sha256:00\n")
-    (real / "manifest.json").write_text(json.dumps({"format": 2, "target": target.id}))
-    provenance = {"format": 1, "target": target.id, "created": "2026-12-03T11:00:00Z"}
-    (real / "provenance.json").write_text(json.dumps(provenance))
+    manifest = {"format": 1, "target": target.id, "created": "2026-12-03T11:00:00Z"}
+    (real / "manifest.json").write_text(json.dumps(manifest))
     (root / target.id).symlink_to(real.name)
     return root / target.id
 
@@ -142,7 +141,6 @@ def test_each_target_is_pushed_then_the_tag_points_at_all_of_them(
     # The folder itself (not the symlink) is the context: wheels, simple/ and the files.
     assert registry.contexts[0] == [
         "manifest.json",
-        "provenance.json",
         "requirements.txt",
         "simple",
         "six-1.17.0-py2.py3-none-any.whl",
@@ -178,19 +176,6 @@ def test_the_labels_carry_provenance(tmp_path: Path, requirements: Path) -> None
     assert labels["io.github.wheelhouse.targets"] == ARM.id
     assert labels["io.github.wheelhouse.target"] == ARM.id
     assert labels["io.github.wheelhouse.built"] == f"{ARM.id}=2026-12-03T11:00:00Z"
-
-
-def test_a_format_1_wheelhouse_has_its_time_in_the_manifest(
-    tmp_path: Path, requirements: Path
-) -> None:
-    folder = wheelhouse(tmp_path, ARM)
-    (folder / "provenance.json").unlink()
-    (folder / "manifest.json").write_text('{"format": 1, "created": "2026-12-01T10:00:00Z"}')
-    registry = FakeRegistry()
-    publish_wheelhouses(ImageRef.parse("r/app:n"), {ARM: folder}, requirements, registry, print)
-    assert registry.pushed[0].labels["io.github.wheelhouse.built"] == (
-        f"{ARM.id}=2026-12-01T10:00:00Z"
-    )
 
 
 def test_a_refused_push_leaves_the_tag_untouched(tmp_path: Path, requirements: Path) -> None:
