@@ -27,8 +27,8 @@ class ExitCode(IntEnum):
     ENGINE_UNAVAILABLE = 6
     #: The package index could not be reached (after retries).
     INDEX_UNAVAILABLE = 7
-    #: A container registry could not be reached, or refused a push (``wheelhouse publish``).
-    REGISTRY_FAILED = 8
+    #: ``build --check-reproducible``: a package built again gave other bytes.
+    NOT_REPRODUCIBLE = 8
 
 
 class WheelhouseError(Exception):
@@ -77,6 +77,10 @@ class VerifyFailedError(WheelhouseError):
     exit_code = ExitCode.VERIFY_FAILED
 
 
+class NotReproducibleError(WheelhouseError):
+    exit_code = ExitCode.NOT_REPRODUCIBLE
+
+
 class EngineError(WheelhouseError):
     """Docker, buildx or QEMU is not usable."""
 
@@ -85,12 +89,6 @@ class EngineError(WheelhouseError):
 
 class IndexUnavailableError(WheelhouseError):
     exit_code = ExitCode.INDEX_UNAVAILABLE
-
-
-class RegistryError(WheelhouseError):
-    """A registry is unreachable or refused a push; the message names the reference."""
-
-    exit_code = ExitCode.REGISTRY_FAILED
 
 
 class ResolveError(BadInputError):

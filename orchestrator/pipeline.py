@@ -12,6 +12,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -22,6 +23,7 @@ from orchestrator.build.cache import BuildCache
 from orchestrator.build.engine import DockerEngine
 from orchestrator.build.interpreter import InterpreterProbe, libc_warning
 from orchestrator.build.progress import ProgressEvent
+from orchestrator.build.reproduce import Reproduction, check_reproducible
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.build.resolutions import (
     RememberedResolver,
@@ -30,9 +32,16 @@ from orchestrator.build.resolutions import (
     resolver_description,
 )
 from orchestrator.config import BuildMode, TargetConfig
-from orchestrator.errors import BuildFailedError, PlanError, VerifyFailedError, WheelhouseError
+from orchestrator.errors import (
+    BuildFailedError,
+    NotReproducibleError,
+    PlanError,
+    VerifyFailedError,
+    WheelhouseError,
+)
 from orchestrator.model import BuildFailure, Pin, Plan, TargetBuild, TargetPlan
 from orchestrator.plan.closure import check_closure
+from orchestrator.plan.modes import BuildModes
 from orchestrator.pypi.downloads import Downloader, FileStore
 from orchestrator.pypi.index import IndexConfig
 from orchestrator.pypi.metadata import MetadataError, parse_metadata
@@ -56,6 +65,8 @@ class BuildOptions:
     #: ``--emulate``: packages built under QEMU whatever else says.
     mode: BuildMode | None = None
     emulate: tuple[str, ...] = ()
+    #: ``--check-reproducible``: build every built package again from scratch, compare.
+    check_reproducible: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +77,7 @@ class BuildRun:
     #: Targets whose wheelhouse was left as it was, and why.
     unpublished: dict[str, str]
     verified: tuple[VerifyReport, ...] = ()
+    reproductions: tuple[Reproduction, ...] = ()
 
     def problem(self) -> WheelhouseError | None:
         """The first thing that went wrong, as the error whose exit code CI sees."""
@@ -77,6 +89,13 @@ class BuildRun:
         bad = [r.target.id for r in self.verified if not r.ok]
         if bad:
             return VerifyFailedError(f"verify failed for {', '.join(bad)}")
+        differ = [f"{r.target}: {r.name}" for r in self.reproductions if not r.identical]
+        if differ:
+            return NotReproducibleError(
+                f"{len(differ)} package(s) not reproducible: {', '.join(differ)}",
+                hint="the first differing member of each is in the report above; the second "
+                "build's wheels are kept beside its logs",
+            )
         return None
 
 
@@ -104,6 +123,7 @@ def _run_build(
     wheelhouses: dict[str, WheelhouseResult] = {}
     unpublished: dict[str, str] = {}
     reports: list[VerifyReport] = []
+    reproductions: list[Reproduction] = []
     no_import = frozenset(n for n, p in session.config.packages.items() if not p.verify_import)
     with (
         Downloader.for_cache(session.cache_dir) as downloader,
@@ -113,23 +133,19 @@ def _run_build(
         for tp in plan.targets:
             tcfg = session.target_config(tp.target)
             say(f"[{tp.target.id}] {_counts(tp)}; building in {tcfg.base_image}")
-            build = build_target(
-                tp,
-                tcfg,
+
+            run = _TargetBuilder(
+                session=session,
+                tcfg=tcfg,
                 engine=engine,
                 downloader=downloader,
-                cache=BuildCache.for_cache(session.cache_dir),
                 resolve=resolve,
-                workdir=Path(work),
-                log_dir=session.cache_dir / "logs",
-                timeout=options.timeout or session.config.build_timeout,
-                keep_context=options.keep_context,
-                progress=on_event,
-                knowledge=session.knowledge,
-                modes=modes,
+                options=options,
+                on_event=on_event,
                 no_import=no_import,
-                recipes=session.recipes,
             )
+            cache = BuildCache.for_cache(session.cache_dir)
+            build = run(tp, cache, Path(work), modes)
             build = _with_built_closure(tp, build)
             builds.append(build)
             _say_reused(session, tp.target, resolve, say)
@@ -143,6 +159,18 @@ def _run_build(
                 say=say,
                 verify=_verifier(session, engine, say, reports) if options.verify else None,
             )
+            if options.check_reproducible:
+                rebuild_logs = session.cache_dir / "logs" / "rebuild"
+                say(f"[{tp.target.id}] building each built package again, from scratch")
+                reproductions += check_reproducible(
+                    tp,
+                    build,
+                    partial(run, logs=rebuild_logs, force=True),
+                    modes=modes,
+                    cache=cache,
+                    scratch=Path(work),
+                    keep=rebuild_logs / tp.target.id,
+                )
     verified = tuple(reports)
     return BuildRun(
         plan=plan,
@@ -150,7 +178,52 @@ def _run_build(
         wheelhouses=wheelhouses,
         unpublished=unpublished,
         verified=verified,
+        reproductions=tuple(reproductions),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _TargetBuilder:
+    """``build_target`` for one target with the run's engine, downloads and options bound:
+    the build, and ``--check-reproducible``'s second one (another cache, forced)."""
+
+    session: Session
+    tcfg: TargetConfig
+    engine: DockerEngine
+    downloader: Downloader
+    resolve: RememberedResolver
+    options: BuildOptions
+    on_event: OnEvent
+    no_import: frozenset[NormalizedName]
+
+    def __call__(
+        self,
+        plan: TargetPlan,
+        cache: BuildCache,
+        workdir: Path,
+        modes: BuildModes,
+        *,
+        logs: Path | None = None,
+        force: bool = False,
+    ) -> TargetBuild:
+        return build_target(
+            plan,
+            self.tcfg,
+            engine=self.engine,
+            downloader=self.downloader,
+            cache=cache,
+            resolve=self.resolve,
+            workdir=workdir,
+            log_dir=logs or self.session.cache_dir / "logs",
+            timeout=self.options.timeout or self.session.config.build_timeout,
+            force=force,
+            keep_context=self.options.keep_context,
+            progress=self.on_event,
+            knowledge=self.session.knowledge,
+            modes=modes,
+            no_import=self.no_import,
+            recipes=self.session.recipes,
+        )
 
 
 def _interpreter_of(

@@ -23,7 +23,7 @@ from orchestrator.plan.completion import ClosureCheck, Requires
 from orchestrator.plan.modes import BuildModes, plan_modes
 from orchestrator.plan.resolve import UvResolver
 from orchestrator.pypi.httpcache import HttpCache
-from orchestrator.pypi.index import IndexClient, IndexConfig, fetch_find_links_page
+from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.pypi.metadata import CoreMetadata, MetadataClient
 from orchestrator.targets import Arch, Target
 
@@ -90,7 +90,6 @@ class Session:
         With ``modes``, each build says how it will run."""
         lock = plan_inputs.is_uv_lock(self.requirements)
         hashed = False
-        find_links: tuple[str, ...] = ()
         if lock:
             inputs = plan_inputs.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
@@ -98,11 +97,8 @@ class Session:
             parsed = plan_inputs.read_requirements(self.requirements)
             hashed = any(line.hashes for line in parsed.requirements)
             index = self._index_config(parsed.index_url, parsed.extra_index_urls)
-            find_links = tuple(f.uv_value for f in parsed.find_links)
             resolver = UvResolver(
-                index_url=index.index_url,
-                extra_index_urls=index.extra_index_urls,
-                find_links=find_links,
+                index_url=index.index_url, extra_index_urls=index.extra_index_urls
             )
             inputs = plan_inputs.pins_from_requirements(
                 parsed,
@@ -110,7 +106,6 @@ class Session:
                 force_build=self.force_build,
                 resolve=self.config.resolve,
                 compile_for=resolver.compile,
-                fetch_page=fetch_find_links_page,
             )
         plan = plan_inputs.plan_all(
             inputs,
@@ -119,20 +114,14 @@ class Session:
             build_mode=(
                 plan_modes(modes, self.knowledge, self.target_config) if modes is not None else None
             ),
-            closure=self._closure_check(index, hashed=hashed, lock=lock, find_links=find_links),
+            closure=self._closure_check(index, hashed=hashed, lock=lock),
         )
         return plan, index
 
-    def _closure_check(
-        self, index: IndexConfig, *, hashed: bool, lock: bool, find_links: tuple[str, ...]
-    ) -> ClosureCheck:
+    def _closure_check(self, index: IndexConfig, *, hashed: bool, lock: bool) -> ClosureCheck:
         """Every pin's metadata from the index, and uv for what is missing (``resolve``)."""
         client = MetadataClient(cache_dir=self.cache_dir / "metadata")
-        resolver = UvResolver(
-            index_url=index.index_url,
-            extra_index_urls=index.extra_index_urls,
-            find_links=find_links,
-        )
+        resolver = UvResolver(index_url=index.index_url, extra_index_urls=index.extra_index_urls)
 
         def fetch_requires(files: Sequence[ReleaseFile]) -> dict[str, Requires | str]:
             answers = client.get_many_sync(files)

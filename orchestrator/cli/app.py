@@ -23,6 +23,8 @@ from orchestrator.cli.render import plan_table
 from orchestrator.cli.reports import (
     build_report,
     build_summary_markdown,
+    reproducible_markdown,
+    reproducible_report,
     verify_report,
     verify_summary_markdown,
     write_step_summary,
@@ -40,7 +42,6 @@ from orchestrator.pipeline import BuildOptions, BuildRun, run_build, run_verify
 from orchestrator.plan.modes import host_arch
 from orchestrator.session import Session
 from orchestrator.targets import Target
-from orchestrator.wheelhouse.publish import ImageRef, check_wheelhouses, publish_wheelhouses
 from orchestrator.wheelhouse.runtime import render_dockerignore, render_runtime_dockerfile
 
 app = typer.Typer(
@@ -53,7 +54,7 @@ app = typer.Typer(
         "  wheelhouse verify --arch arm64  (install and import it, no compiler)\n\n"
         "Settings live in wheelhouse.yaml (see README). Exit codes: 0 ok, 2 bad input, "
         "3 plan has errors, 4 some builds failed, 5 verify failed, 6 Docker/buildx/QEMU "
-        "unavailable, 7 package index unavailable, 8 registry unreachable or push refused."
+        "unavailable, 7 package index unavailable."
     ),
     no_args_is_help=True,
     context_settings={"max_content_width": 100},
@@ -223,6 +224,15 @@ def build(
     emulate: EmulateOpt = None,
     as_json: JsonOpt = False,
     refresh: BuildRefreshOpt = False,
+    check_reproducible: Annotated[
+        bool,
+        typer.Option(
+            "--check-reproducible",
+            help="Then build every built package again from scratch (an empty build cache, "
+            "BuildKit's cache unused, the same mode) and compare the wheels byte for byte; "
+            "exit 8 naming the first differing member when one differs.",
+        ),
+    ] = False,
 ) -> None:
     """Plan, then build what the index lacks and collect wheelhouse/<target-id>/.
 
@@ -240,7 +250,11 @@ def build(
     A build requirement released meanwhile (a new setuptools) is used once the record
     expires, or now with --refresh; the build cache is keyed by the exact files.
 
-    Exit 4 when a build failed, 5 when --verify failed.
+    Builds are reproducible: the same inputs give the same wheel bytes (README,
+    "Reproducible wheels"); --check-reproducible proves it for this run's packages.
+
+    Exit 4 when a build failed, 5 when --verify failed, 8 when --check-reproducible
+    found a package whose second build differs.
     """
     session = Session.open(
         config,
@@ -259,6 +273,7 @@ def build(
         keep_context=keep_context,
         mode=_build_mode(mode),
         emulate=tuple(emulate or ()),
+        check_reproducible=check_reproducible,
     )
     result = run_build(session, options, console.say, console.build_event)
     _print_build(result, as_json)
@@ -337,57 +352,6 @@ def dockerfile(
 
 
 @app.command()
-def publish(
-    image: Annotated[
-        str,
-        typer.Option(
-            "--image",
-            "-i",
-            metavar="REF",
-            help="Where to push: [registry/]repository[:tag], e.g. "
-            "ghcr.io/you/app-wheels:nightly (tag default: latest).",
-        ),
-    ],
-    config: ConfigOpt = None,
-    requirements: RequirementsOpt = None,
-    target: TargetOpt = None,
-    arch: ArchOpt = None,
-    builder: BuilderOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Push the built wheelhouses as one multi-platform image for `dockerfile --from-image`.
-
-    Each target's wheelhouse/<id>/ (wheels, simple/, manifest.json, requirements.txt)
-    becomes /wheels of an image FROM scratch for the target's platform, pushed as
-    REF-<target id> (e.g. app-wheels:nightly-cp312-musllinux_1_2_aarch64). Once every one
-    is in the registry, REF itself is pointed at one multi-platform index of them, so a
-    failed push never leaves REF half-updated. Targets that differ in Python or libc
-    cannot share one index (both would be linux/arm64): with several such groups each gets
-    REF-cpXY-<libc> (e.g. nightly-cp312-musllinux) instead of REF. Every image carries OCI
-    labels: when, the source requirements' sha256, the targets.
-
-    Log in first with `docker login REGISTRY`: credentials come from docker's own
-    configuration and are never printed. Build before (`wheelhouse build --verify`);
-    then `wheelhouse dockerfile --target ID --from-image REF` prints the runtime stage
-    that mounts the wheels from REF. Exit 8 when the registry cannot be reached or refuses
-    the push.
-    """
-    session = Session.open(config, requirements, target or [], arch or [])
-    ref = ImageRef.parse(image)
-    wheelhouses = check_wheelhouses(session.config.output, [t.target for t in session.targets])
-    engine = DockerEngine(builder=builder or session.config.builder)
-    engine.ping()
-    tags = publish_wheelhouses(ref, wheelhouses, session.requirements, engine, Console().say)
-    if as_json:
-        typer.echo(json.dumps({"format": 1, "tags": [t.to_json() for t in tags]}, indent=2))
-        return
-    for tag in tags:
-        typer.echo(f"{tag.tag}  {', '.join(tag.platforms)}")
-    first = next(iter(tags[0].digests))
-    typer.echo(f"next: wheelhouse dockerfile --target {first} --from-image {tags[0].tag}")
-
-
-@app.command()
 def doctor(
     config: ConfigOpt = None,
     target: TargetOpt = None,
@@ -432,6 +396,9 @@ def _print_build(result: BuildRun, as_json: bool) -> None:
         markdown += "\n" + verify_summary_markdown(result.verified)
         report["verify"] = verify_report(result.verified)
     report["unpublished"] = result.unpublished
+    if result.reproductions:
+        markdown += "\n" + reproducible_markdown(result.reproductions)
+        report["reproducible"] = reproducible_report(result.reproductions)
     write_step_summary(markdown, os.environ)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

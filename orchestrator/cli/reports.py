@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.build.reproduce import Reproduction
 from orchestrator.model import Artifact, BuildFailure, TargetBuild
 from orchestrator.wheelhouse.collect import WheelhouseResult
 from orchestrator.wheelhouse.report import PackageVerify, VerifyReport
@@ -207,6 +208,32 @@ def _verify_package(package: PackageVerify) -> dict[str, Any]:
         "imports": dict(package.imports),
         "hints": list(package.hints),
     }
+
+
+def reproducible_report(found: Sequence[Reproduction]) -> dict[str, Any]:
+    """``build --json``'s ``reproducible`` (with ``--check-reproducible``): per target,
+    each built package with ``identical`` and, when not, ``difference`` and ``kept``."""
+    targets: dict[str, list[dict[str, object]]] = {}
+    for r in found:
+        targets.setdefault(r.target, []).append(r.to_json())
+    return {"ok": all(r.identical for r in found), "targets": targets}
+
+
+def reproducible_markdown(found: Sequence[Reproduction]) -> str:
+    """One row per package built twice: identical, or the first difference."""
+    lines = [
+        "## wheelhouse build --check-reproducible",
+        "",
+        "| target | package | result |",
+        "| --- | --- | --- |",
+    ]
+    for r in found:
+        result = ":white_check_mark: identical" if r.identical else f":x: {_md(r.difference or '')}"
+        lines.append(f"| `{r.target}` | {_md(r.name)} {_md(r.version)} | {result} |")
+    kept = [p for r in found for p in r.kept]
+    if kept:
+        lines += ["", "The second build's wheels: " + ", ".join(f"`{p}`" for p in kept)]
+    return "\n".join(lines) + "\n"
 
 
 def verify_summary_markdown(reports: Sequence[VerifyReport]) -> str:
