@@ -27,8 +27,10 @@ class ExitCode(IntEnum):
     ENGINE_UNAVAILABLE = 6
     #: The package index could not be reached (after retries).
     INDEX_UNAVAILABLE = 7
+    #: A container registry could not be reached, or refused a push (``wheelhouse publish``).
+    REGISTRY_FAILED = 8
     #: ``build --check-reproducible``: a package built again gave other bytes.
-    NOT_REPRODUCIBLE = 8
+    NOT_REPRODUCIBLE = 9
 
 
 class WheelhouseError(Exception):
@@ -89,6 +91,12 @@ class EngineError(WheelhouseError):
 
 class IndexUnavailableError(WheelhouseError):
     exit_code = ExitCode.INDEX_UNAVAILABLE
+
+
+class RegistryError(WheelhouseError):
+    """A registry is unreachable or refused a push; the message names the reference."""
+
+    exit_code = ExitCode.REGISTRY_FAILED
 
 
 class ResolveError(BadInputError):

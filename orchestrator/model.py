@@ -50,6 +50,8 @@ class ReleaseFile:
     #: PEP 658/714 ``core-metadata``: ``None`` when the index does not advertise the file's
     #: ``<url>.metadata``, else that file's sha256 (``""`` when the index gives none).
     core_metadata: str | None = None
+    #: Where it comes from when not an index (``find-links``); ``None`` for the index.
+    source: str | None = None
 
     @property
     def is_wheel(self) -> bool:
@@ -104,6 +106,8 @@ class PackagePlan:
     #: Why ``build_mode`` when it is not the default (``native`` on the build machine's own
     #: architecture, ``cross`` with the QEMU fallback elsewhere); ``None`` for the default.
     build_mode_reason: str | None = None
+    #: Where the file comes from when not the index (``find-links``); ``None`` for the index.
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +122,7 @@ class PackagePlan:
             "build_mode": self.build_mode,
             "qemu_fallback": self.qemu_fallback,
             "build_mode_reason": self.build_mode_reason,
+            "source": self.source,
         }
 
 

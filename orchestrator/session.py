@@ -23,7 +23,7 @@ from orchestrator.plan.completion import ClosureCheck, Requires
 from orchestrator.plan.modes import BuildModes, plan_modes
 from orchestrator.plan.resolve import UvResolver
 from orchestrator.pypi.httpcache import HttpCache
-from orchestrator.pypi.index import IndexClient, IndexConfig
+from orchestrator.pypi.index import IndexClient, IndexConfig, fetch_find_links_page
 from orchestrator.pypi.metadata import CoreMetadata, MetadataClient
 from orchestrator.targets import Arch, Target
 
@@ -90,6 +90,7 @@ class Session:
         With ``modes``, each build says how it will run."""
         lock = plan_inputs.is_uv_lock(self.requirements)
         hashed = False
+        find_links: tuple[str, ...] = ()
         if lock:
             inputs = plan_inputs.pins_from_lock(self.requirements, self.targets, self.force_build)
             index = self._index_config(None, ())
@@ -97,8 +98,11 @@ class Session:
             parsed = plan_inputs.read_requirements(self.requirements)
             hashed = any(line.hashes for line in parsed.requirements)
             index = self._index_config(parsed.index_url, parsed.extra_index_urls)
+            find_links = tuple(f.uv_value for f in parsed.find_links)
             resolver = UvResolver(
-                index_url=index.index_url, extra_index_urls=index.extra_index_urls
+                index_url=index.index_url,
+                extra_index_urls=index.extra_index_urls,
+                find_links=find_links,
             )
             inputs = plan_inputs.pins_from_requirements(
                 parsed,
@@ -106,6 +110,7 @@ class Session:
                 force_build=self.force_build,
                 resolve=self.config.resolve,
                 compile_for=resolver.compile,
+                fetch_page=fetch_find_links_page,
             )
         plan = plan_inputs.plan_all(
             inputs,
@@ -114,14 +119,20 @@ class Session:
             build_mode=(
                 plan_modes(modes, self.knowledge, self.target_config) if modes is not None else None
             ),
-            closure=self._closure_check(index, hashed=hashed, lock=lock),
+            closure=self._closure_check(index, hashed=hashed, lock=lock, find_links=find_links),
         )
         return plan, index
 
-    def _closure_check(self, index: IndexConfig, *, hashed: bool, lock: bool) -> ClosureCheck:
+    def _closure_check(
+        self, index: IndexConfig, *, hashed: bool, lock: bool, find_links: tuple[str, ...]
+    ) -> ClosureCheck:
         """Every pin's metadata from the index, and uv for what is missing (``resolve``)."""
         client = MetadataClient(cache_dir=self.cache_dir / "metadata")
-        resolver = UvResolver(index_url=index.index_url, extra_index_urls=index.extra_index_urls)
+        resolver = UvResolver(
+            index_url=index.index_url,
+            extra_index_urls=index.extra_index_urls,
+            find_links=find_links,
+        )
 
         def fetch_requires(files: Sequence[ReleaseFile]) -> dict[str, Requires | str]:
             answers = client.get_many_sync(files)

@@ -9,6 +9,7 @@ error with the file and line or field, so a typo in a URL never ends in a traceb
 from __future__ import annotations
 
 from urllib.parse import SplitResult, urlsplit
+from urllib.request import url2pathname
 
 import httpx
 
@@ -47,3 +48,25 @@ def url_path_name(url: str) -> str:
     """The last segment of ``url``'s path (a file name), ``""`` for a malformed URL."""
     parts = split_url(url)
     return "" if parts is None else parts.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def url_to_path(url: str) -> str:
+    """The local path a ``file:`` URL names (``file:///srv/wheels`` -> ``/srv/wheels``)."""
+    parts = split_url(url)
+    return url2pathname(parts.path) if parts is not None else url
+
+
+def masked(url: str) -> str:
+    """``url`` with any user name and password replaced by ``****``, for printing."""
+    parts = split_url(url)
+    if parts is None or "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"****@{host}").geturl()
+
+
+def shown_location(url: str) -> str:
+    """A file URL as its path, any other URL masked (for tables and messages)."""
+    if url.lower().startswith("file:"):
+        return url_to_path(url)
+    return masked(url)

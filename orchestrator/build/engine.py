@@ -6,12 +6,13 @@ a fix in its hint; nothing else in wheelhouse imports docker or runs ``docker``.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Literal, Protocol, Self
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
 
-from orchestrator.errors import EngineError, TargetError
+from orchestrator.errors import EngineError, RegistryError, TargetError
 from orchestrator.targets import Arch
 
 LineCallback = Callable[[str], None]
@@ -61,6 +62,19 @@ class BuildxRequest:
     no_cache_filter: tuple[str, ...] = ()
     #: Seconds for the whole `docker buildx build`; ``None``: no limit.
     timeout: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushRequest:
+    """One platform's image, built from ``dockerfile`` and pushed as ``ref``."""
+
+    context: Path
+    dockerfile: Path
+    platform: str
+    ref: str
+    labels: Mapping[str, str]
+    #: Where buildx writes what it pushed (its ``containerimage.digest``).
+    metadata_file: Path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,6 +381,43 @@ class DockerEngine:
                 raise error
         return result
 
+    # --- registry pushes (wheelhouse publish) --------------------------------------------------
+
+    def push_image(self, request: PushRequest) -> str:
+        """Build ``request`` for its one platform and push it as ``request.ref``; its
+        manifest digest. Credentials are the engine's and docker's own (``docker login``)."""
+        args = [self.docker_cli, "buildx", "build", "--platform", request.platform]
+        args += ["--progress=plain", "--provenance=false"]
+        args += ["--output", f"type=image,name={request.ref},push=true"]
+        args += ["--metadata-file", str(request.metadata_file)]
+        if self.builder:
+            args += ["--builder", self.builder]
+        for name, value in sorted(request.labels.items()):
+            args += ["--label", f"{name}={value}"]
+        code, out = self._run([*args, "-f", str(request.dockerfile), str(request.context)])
+        if code != 0:
+            raise _classify(out, None) or _registry_error(out, request.ref)
+        digest = json.loads(request.metadata_file.read_text()).get("containerimage.digest")
+        if not isinstance(digest, str) or not digest.startswith("sha256:"):
+            raise EngineError(f"buildx pushed {request.ref} but reported no manifest digest")
+        return digest
+
+    def create_index(self, tag: str, sources: Sequence[str]) -> None:
+        """Point ``tag`` at one multi-platform index of ``sources`` (``repo@digest``)."""
+        code, out = self._run(
+            [self.docker_cli, "buildx", "imagetools", "create", "--tag", tag, *sources]
+        )
+        if code != 0:
+            raise _classify(out, None) or _registry_error(out, tag)
+
+    def index_platforms(self, ref: str) -> tuple[str, ...]:
+        """The platforms the registry's index for ``ref`` lists (``imagetools inspect``)."""
+        code, out = self._run([self.docker_cli, "buildx", "imagetools", "inspect", "--raw", ref])
+        if code != 0:
+            raise _classify(out, None) or _registry_error(out, ref)
+        manifests = json.loads(out).get("manifests") or []
+        return tuple(_registry_platform(m.get("platform") or {}) for m in manifests)
+
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -429,6 +480,33 @@ def _classify(output: str, platform: str | None) -> EngineError | None:
             "your registry login",
         )
     return None
+
+
+_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "server gave HTTP response")
+_DENIED = ("denied", "unauthorized", "insufficient_scope", "authentication required")
+
+
+def _registry_error(output: str, ref: str) -> RegistryError:
+    """A failed push or index write, with the fix for the usual causes."""
+    last = _last_error_line(output)
+    registry = ref.split("/", 1)[0] if "/" in ref else "docker.io"
+    if any(s in output for s in _UNREACHABLE):
+        return RegistryError(
+            f"the registry of {ref} cannot be reached: {last}",
+            hint=f"check that {registry} is up and its name is right; a plain-HTTP registry "
+            "other than localhost needs an `insecure-registries` entry in the engine's "
+            "daemon.json",
+        )
+    if any(s in output.lower() for s in _DENIED):
+        return RegistryError(
+            f"the registry refused to let this machine push {ref}: {last}",
+            hint=f"log in with push rights (`docker login {registry}`), or pick a repository "
+            "you may push to",
+        )
+    return RegistryError(
+        f"pushing {ref} failed: {last}",
+        hint=f"check the reference and the registry ({registry}); WHEELHOUSE_DEBUG=1 shows more",
+    )
 
 
 def _last_error_line(output: str) -> str:

@@ -42,6 +42,7 @@ from orchestrator.pipeline import BuildOptions, BuildRun, run_build, run_verify
 from orchestrator.plan.modes import host_arch
 from orchestrator.session import Session
 from orchestrator.targets import Target
+from orchestrator.wheelhouse.publish import ImageRef, check_wheelhouses, publish_wheelhouses
 from orchestrator.wheelhouse.runtime import render_dockerignore, render_runtime_dockerfile
 
 app = typer.Typer(
@@ -54,7 +55,7 @@ app = typer.Typer(
         "  wheelhouse verify --arch arm64  (install and import it, no compiler)\n\n"
         "Settings live in wheelhouse.yaml (see README). Exit codes: 0 ok, 2 bad input, "
         "3 plan has errors, 4 some builds failed, 5 verify failed, 6 Docker/buildx/QEMU "
-        "unavailable, 7 package index unavailable."
+        "unavailable, 7 package index unavailable, 8 registry unreachable or push refused."
     ),
     no_args_is_help=True,
     context_settings={"max_content_width": 100},
@@ -230,7 +231,7 @@ def build(
             "--check-reproducible",
             help="Then build every built package again from scratch (an empty build cache, "
             "BuildKit's cache unused, the same mode) and compare the wheels byte for byte; "
-            "exit 8 naming the first differing member when one differs.",
+            "exit 9 naming the first differing member when one differs.",
         ),
     ] = False,
 ) -> None:
@@ -253,7 +254,7 @@ def build(
     Builds are reproducible: the same inputs give the same wheel bytes (README,
     "Reproducible wheels"); --check-reproducible proves it for this run's packages.
 
-    Exit 4 when a build failed, 5 when --verify failed, 8 when --check-reproducible
+    Exit 4 when a build failed, 5 when --verify failed, 9 when --check-reproducible
     found a package whose second build differs.
     """
     session = Session.open(
@@ -349,6 +350,57 @@ def dockerfile(
     where = Path(os.path.relpath(loaded.output / tcfg.target.id))
     text = render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd, from_image=from_image)
     typer.echo(text, nl=False)
+
+
+@app.command()
+def publish(
+    image: Annotated[
+        str,
+        typer.Option(
+            "--image",
+            "-i",
+            metavar="REF",
+            help="Where to push: [registry/]repository[:tag], e.g. "
+            "ghcr.io/you/app-wheels:nightly (tag default: latest).",
+        ),
+    ],
+    config: ConfigOpt = None,
+    requirements: RequirementsOpt = None,
+    target: TargetOpt = None,
+    arch: ArchOpt = None,
+    builder: BuilderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Push the built wheelhouses as one multi-platform image for `dockerfile --from-image`.
+
+    Each target's wheelhouse/<id>/ (wheels, simple/, manifest.json, requirements.txt)
+    becomes /wheels of an image FROM scratch for the target's platform, pushed as
+    REF-<target id> (e.g. app-wheels:nightly-cp312-musllinux_1_2_aarch64). Once every one
+    is in the registry, REF itself is pointed at one multi-platform index of them, so a
+    failed push never leaves REF half-updated. Targets that differ in Python or libc
+    cannot share one index (both would be linux/arm64): with several such groups each gets
+    REF-cpXY-<libc> (e.g. nightly-cp312-musllinux) instead of REF. Every image carries OCI
+    labels: when, the source requirements' sha256, the targets.
+
+    Log in first with `docker login REGISTRY`: credentials come from docker's own
+    configuration and are never printed. Build before (`wheelhouse build --verify`);
+    then `wheelhouse dockerfile --target ID --from-image REF` prints the runtime stage
+    that mounts the wheels from REF. Exit 8 when the registry cannot be reached or refuses
+    the push.
+    """
+    session = Session.open(config, requirements, target or [], arch or [])
+    ref = ImageRef.parse(image)
+    wheelhouses = check_wheelhouses(session.config.output, [t.target for t in session.targets])
+    engine = DockerEngine(builder=builder or session.config.builder)
+    engine.ping()
+    tags = publish_wheelhouses(ref, wheelhouses, session.requirements, engine, Console().say)
+    if as_json:
+        typer.echo(json.dumps({"format": 1, "tags": [t.to_json() for t in tags]}, indent=2))
+        return
+    for tag in tags:
+        typer.echo(f"{tag.tag}  {', '.join(tag.platforms)}")
+    first = next(iter(tags[0].digests))
+    typer.echo(f"next: wheelhouse dockerfile --target {first} --from-image {tags[0].tag}")
 
 
 @app.command()

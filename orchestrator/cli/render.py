@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.model import PackagePlan, Plan, TargetPlan
+from orchestrator.urls import shown_location
 
 _ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR"}
 #: PACKAGE, VERSION, ACTION, MODE, then the free text of FILE / REASON.
@@ -41,6 +42,8 @@ def _rows(pkg: PackagePlan) -> list[_Row]:
     rows: list[_Row] = [
         (pkg.name, pkg.version, _ACTION_WORD[pkg.action], pkg.build_mode or "", detail)
     ]
+    if pkg.source and pkg.url:
+        rows.append(_more(f"from: {pkg.source} {shown_location(pkg.url)}"))
     if pkg.action == "download" and pkg.reason:  # a yanked release: say so, as pip warns
         rows.append(_more(f"note: {pkg.reason}"))
     if pkg.action == "build":

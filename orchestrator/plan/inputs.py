@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +22,7 @@ from orchestrator.model import PackagePlan, Pin, Plan, ProjectPage, ReleaseFile,
 from orchestrator.plan import requirements as reqs
 from orchestrator.plan import uvlock
 from orchestrator.plan.completion import ClosureCheck, ResolveMissing, complete_target
+from orchestrator.plan.findlinks import FetchPage, find_links_files, merge_pages
 from orchestrator.plan.modes import ModeFor
 from orchestrator.plan.planner import SystemPackagesFor, only_releases, plan_target
 from orchestrator.targets import Target
@@ -58,6 +59,8 @@ class PlanInputs:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: ``--find-links`` files by project, offered beside the index's (``findlinks``).
+    find_links: Mapping[NormalizedName, tuple[ReleaseFile, ...]] = field(default_factory=dict)
 
 
 def is_uv_lock(path: Path) -> bool:
@@ -102,8 +105,10 @@ def pins_from_requirements(
     force_build: frozenset[str],
     resolve: str,
     compile_for: Compile,
+    fetch_page: FetchPage | None = None,
 ) -> PlanInputs:
-    """Pinned input is the closure already; anything looser is resolved per target by uv."""
+    """Pinned input is the closure already; anything looser is resolved per target by uv.
+    ``--find-links`` files are listed (and hashed) once, for every target."""
     pinned = reqs.is_fully_pinned(parsed)
     if resolve == "never" and not pinned:
         raise _loose_error(parsed)
@@ -124,6 +129,7 @@ def pins_from_requirements(
         index_url=parsed.index_url,
         extra_index_urls=parsed.extra_index_urls,
         warnings=tuple(dict.fromkeys(warnings)),
+        find_links=find_links_files(parsed.find_links, fetch_page),
     )
 
 
@@ -183,7 +189,7 @@ def plan_all(
     then plan each target (``build_mode``: how each build runs, see ``plan_target``).
     With ``closure``, each target's plan is checked (and completed) against its pins'
     metadata (see ``completion``)."""
-    pages = _Pages(fetch_projects)
+    pages = _Pages(fetch_projects, inputs.find_links)
     pages.fetch([p for pins in inputs.pins.values() for p in pins])
 
     def plan_pins(target: Target, pins: Sequence[Pin]) -> TargetPlan:
@@ -214,8 +220,13 @@ class _Pages:
     """The index pages of the pins planned so far, narrowed to their releases; pins added
     by the completion are fetched when they come."""
 
-    def __init__(self, fetch_projects: FetchProjects) -> None:
+    def __init__(
+        self,
+        fetch_projects: FetchProjects,
+        find_links: Mapping[NormalizedName, Sequence[ReleaseFile]],
+    ) -> None:
         self._fetch = fetch_projects
+        self._find_links = find_links
         self.pages: dict[NormalizedName, ProjectPage | None] = {}
         self._have: set[tuple[NormalizedName, Version]] = set()
 
@@ -232,7 +243,7 @@ class _Pages:
             return
         for name in versions:  # refetched whole: a page narrowed to other releases lacks them
             versions[name] |= {v for n, v in self._have if n == name}
-        fetched = self._fetch(sorted(versions), versions=versions)
+        fetched = merge_pages(self._fetch(sorted(versions), versions=versions), self._find_links)
         for name, page in fetched.items():
             self.pages[name] = only_releases(page, versions.get(name, ()))
             self._have |= {(name, v) for v in versions.get(name, ())}

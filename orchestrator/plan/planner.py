@@ -160,6 +160,7 @@ def _plan_file(  # noqa: PLR0917
         sha256=file.sha256,
         reason=reason,
         system_packages=system_packages,
+        source=file.source,
     )
 
 

@@ -37,9 +37,10 @@ from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin
 from orchestrator.paths import read_text
 from orchestrator.targets import Target
-from orchestrator.urls import url_path_name, url_problem
+from orchestrator.urls import url_path_name, url_problem, url_to_path
 
 __all__ = [
+    "FindLinks",
     "RequirementLine",
     "RequirementsFile",
     "UnsupportedLine",
@@ -79,6 +80,25 @@ class UnsupportedLine:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FindLinks:
+    """A ``--find-links`` / ``-f`` line: a folder (relative to the file's own folder, as
+    pip takes it) or an HTML page of links, whose files are offered beside the index's."""
+
+    location: Location
+    #: As written on the line.
+    value: str
+    #: The folder, absolute and checked to exist; ``None`` for a URL.
+    folder: Path | None = None
+    #: The page's URL; ``None`` for a folder.
+    url: str | None = None
+
+    @property
+    def uv_value(self) -> str:
+        """What uv is handed (``--find-links``): an absolute path or the URL."""
+        return str(self.folder) if self.folder is not None else str(self.url)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RequirementsFile:
     #: From the file and its ``-r`` includes, in reading order.
     requirements: tuple[RequirementLine, ...]
@@ -91,6 +111,8 @@ class RequirementsFile:
     extra_index_urls: tuple[str, ...]
     #: Every file read, the given file first.
     files: tuple[Path, ...]
+    #: ``--find-links`` folders and pages in reading order, without repeats.
+    find_links: tuple[FindLinks, ...] = ()
 
 
 # --- reading lines as pip does -------------------------------------------------------
@@ -144,6 +166,7 @@ _OptionKind = Literal[
     "editable",
     "index_url",
     "extra_index_url",
+    "find_links",
     "hash",
     "build_option",
     "ignored_value",
@@ -159,7 +182,7 @@ _LONG_OPTIONS: dict[str, _OptionKind] = {
     "--hash": "hash",
     "--config-settings": "build_option",
     "--global-option": "build_option",
-    "--find-links": "ignored_value",
+    "--find-links": "find_links",
     "--no-binary": "ignored_value",
     "--only-binary": "ignored_value",
     "--trusted-host": "ignored_value",
@@ -307,6 +330,7 @@ class _Reader:
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
     files: dict[Path, Path] = field(default_factory=dict)
+    find_links: dict[str, FindLinks] = field(default_factory=dict)
 
     def read(self, path: Path, *, constraint: bool, stack: tuple[Path, ...]) -> None:
         """Read one file; ``stack`` holds the files that include it, for cycle checks."""
@@ -344,6 +368,9 @@ class _Reader:
                 _check_url(where, option.value, option.name)
                 if option.value not in self.extra_index_urls:
                     self.extra_index_urls.append(option.value)
+            case "find_links":
+                found = _find_links(where, option)
+                self.find_links.setdefault(found.uv_value, found)
             case "hash" | "build_option":
                 raise where.error(
                     f"{option.name} belongs after a requirement on the same line",
@@ -431,6 +458,24 @@ def _include_path(where: _Where, option: _Option) -> Path:
             f"({where.location.file.parent})",
         )
     return included
+
+
+def _find_links(where: _Where, option: _Option) -> FindLinks:
+    """A folder is taken relative to the requirements file's own folder (as pip does), and
+    must exist: pip only warns, and uv then fails with "relative URL without a base"."""
+    value = option.value
+    if _URL.match(value) and not value.lower().startswith("file:"):
+        _check_url(where, value, option.name)
+        return FindLinks(location=where.location, value=value, url=value)
+    folder = Path(url_to_path(value)) if value.lower().startswith("file:") else Path(value)
+    folder = (where.location.file.parent / folder.expanduser()).resolve()
+    if not folder.is_dir():
+        raise where.error(
+            f"{option.name} folder not found: {folder}",
+            f"a relative folder is taken from the requirements file's folder "
+            f"({where.location.file.parent}); create it, fix the path, or remove the line",
+        )
+    return FindLinks(location=where.location, value=value, folder=folder)
 
 
 def _check_cycle(where: _Where, included: Path, stack: tuple[Path, ...]) -> None:
@@ -529,6 +574,7 @@ def parse_requirements(path: Path) -> RequirementsFile:
         index_url=reader.index_url,
         extra_index_urls=tuple(reader.extra_index_urls),
         files=tuple(reader.files.values()),
+        find_links=tuple(reader.find_links.values()),
     )
 
 

@@ -31,6 +31,9 @@ class UvResolver:
 
     index_url: str
     extra_index_urls: tuple[str, ...] = ()
+    #: ``--find-links`` folders (absolute: uv takes a relative one from its working
+    #: directory once the requirements are not the user's own file) and pages.
+    find_links: tuple[str, ...] = ()
     run: Runner | None = None
 
     @cached_property
@@ -71,6 +74,8 @@ class UvResolver:
         ]
         for url in self.extra_index_urls:
             cmd += ["--extra-index-url", url]
+        for where in self.find_links:
+            cmd += ["--find-links", where]
         if constraints is not None:
             cmd += ["--constraint", str(constraints)]
         if hashes:

@@ -21,7 +21,9 @@ from pathlib import Path
 import httpx
 
 from orchestrator.errors import IndexUnavailableError
+from orchestrator.pypi.localfiles import is_file_url, local_response
 from orchestrator.pypi.retry import Refusals
+from orchestrator.urls import url_to_path
 
 _CHUNK = 1 << 16
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -190,6 +192,8 @@ class Downloader:
         raise AssertionError("unreachable")
 
     def _download(self, request: FileRequest, temp: Path) -> str:
+        if is_file_url(request.url):
+            return self._copy(request, temp)
         digest = hashlib.sha256()
         with self.client.stream("GET", request.url) as response:
             _check_status(request, response)
@@ -198,6 +202,18 @@ class Downloader:
                     digest.update(chunk)
                     out.write(chunk)
         return digest.hexdigest()
+
+    @staticmethod
+    def _copy(request: FileRequest, temp: Path) -> str:
+        """A local file (``--find-links`` folder, uv.lock ``path``), hashed like a download."""
+        response = local_response(request.url)
+        if response.status_code != 200:
+            raise DownloadError(
+                f"could not read {request.filename}: {url_to_path(request.url)} is gone",
+                hint="the file was there when the plan was made; put it back and run again",
+            )
+        temp.write_bytes(response.content)
+        return hashlib.sha256(response.content).hexdigest()
 
 
 class _RetryableStatus(Exception):

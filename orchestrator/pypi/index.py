@@ -489,3 +489,25 @@ def _first_error(failures: ExceptionGroup[Exception]) -> Exception:
     while isinstance(first, ExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+def fetch_find_links_page(url: str) -> str:
+    """A ``--find-links`` page's HTML (pip reads its links; see ``plan.findlinks``)."""
+    try:
+        response = httpx.get(
+            url,
+            follow_redirects=True,
+            timeout=30.0,
+            headers={"User-Agent": f"wheelhouse/{__version__}"},
+        )
+    except httpx.HTTPError as exc:
+        raise IndexUnavailableError(
+            f"find-links page {_redact(url)} could not be read: {_describe(exc)}",
+            hint="check the network and the --find-links URL in the requirements file",
+        ) from exc
+    if response.is_error:
+        raise IndexUnavailableError(
+            f"find-links page {_redact(url)} answered HTTP {response.status_code}",
+            hint="check the --find-links URL in the requirements file",
+        )
+    return response.text

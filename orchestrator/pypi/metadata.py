@@ -44,6 +44,7 @@ from orchestrator import __version__
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.model import ReleaseFile
 from orchestrator.paths import write_atomically
+from orchestrator.pypi.localfiles import is_file_url, local_response
 from orchestrator.pypi.retry import Refusals
 
 Route = Literal["core-metadata", "metadata-url", "range", "download", "sdist"]
@@ -186,6 +187,8 @@ class _Fetcher:
         self.tries = tries
 
     async def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        if is_file_url(url):
+            return local_response(url)
         cause = ""
         refusals = Refusals()
         for attempt in range(self.tries):

@@ -17,7 +17,14 @@ from orchestrator.paths import read_text
 from orchestrator.plan.requirements import parse_requirements
 from orchestrator.plan.uvlock import parse_uv_lock
 from orchestrator.pypi.index import IndexConfig
-from orchestrator.urls import split_url, url_path_name, url_problem
+from orchestrator.urls import (
+    masked,
+    shown_location,
+    split_url,
+    url_path_name,
+    url_problem,
+    url_to_path,
+)
 
 IPV6 = "https://[pypi.org/simple"
 IPADDRESS = "https://[package]/simple"
@@ -139,3 +146,21 @@ def test_config_index_urls(tmp_path: Path) -> None:
 def test_environment_index_url() -> None:
     with pytest.raises(ConfigError, match="environment variable PIP_EXTRA_INDEX_URL: malformed"):
         IndexConfig.resolve(environ={"PIP_EXTRA_INDEX_URL": f"https://a.example {IPADDRESS}"})
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:secret@git.example/org/repo.git", "https://****@git.example/org/repo.git"),
+        ("https://token@git.example:8443/r", "https://****@git.example:8443/r"),
+        ("https://git.example/r", "https://git.example/r"),
+        ("file:///srv/wheels/a%20b-1.0.tar.gz", "/srv/wheels/a b-1.0.tar.gz"),
+    ],
+)
+def test_shown_location_masks_credentials_and_shows_paths(url: str, shown: str) -> None:
+    assert shown_location(url) == shown
+
+
+def test_masked_keeps_a_url_without_credentials_as_it_is() -> None:
+    assert masked("git+https://x.example/r@v1") == "git+https://x.example/r@v1"
+    assert url_to_path("file:///srv/wheels") == "/srv/wheels"

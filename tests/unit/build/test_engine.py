@@ -18,10 +18,11 @@ from orchestrator.build.engine import (
     DockerEngine,
     PlainProgressParser,
     PlatformImage,
+    PushRequest,
     StepEvent,
     parse_platforms,
 )
-from orchestrator.errors import EngineError, ExitCode
+from orchestrator.errors import EngineError, ExitCode, RegistryError
 from orchestrator.targets import Arch
 
 AMD64_ID = "sha256:" + "1" * 64
@@ -527,3 +528,83 @@ def test_plain_progress_is_parsed_into_step_events() -> None:
         ),
     ]
     assert events == wanted
+
+
+# --- registry pushes (wheelhouse publish) ------------------------------------------------------
+
+DIGEST = "sha256:" + "a" * 64
+
+
+def push_request(tmp_path: Path) -> PushRequest:
+    return PushRequest(
+        context=tmp_path / "wheels",
+        dockerfile=tmp_path / "Dockerfile",
+        platform="linux/arm64",
+        ref="127.0.0.1:5000/app/wheels:n-cp311",
+        labels={"b": "2", "a": "1"},
+        metadata_file=tmp_path / "meta.json",
+    )
+
+
+def test_a_push_is_one_buildx_build_and_returns_the_manifest_digest(tmp_path: Path) -> None:
+    (tmp_path / "meta.json").write_text(f'{{"containerimage.digest": "{DIGEST}"}}')
+    popen = FakePopen()
+    assert DockerEngine(builder="wh", popen=popen).push_image(push_request(tmp_path)) == DIGEST
+    assert popen.calls == [
+        [
+            *("docker", "buildx", "build", "--platform", "linux/arm64"),
+            *("--progress=plain", "--provenance=false"),
+            *("--output", "type=image,name=127.0.0.1:5000/app/wheels:n-cp311,push=true"),
+            *("--metadata-file", str(tmp_path / "meta.json"), "--builder", "wh"),
+            *("--label", "a=1", "--label", "b=2"),
+            *("-f", str(tmp_path / "Dockerfile"), str(tmp_path / "wheels")),
+        ]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "message", "hint"),
+    [
+        (
+            "ERROR: failed to push 127.0.0.1:5000/app/wheels:n-cp311: failed to do request: "
+            "Head ...: dial tcp 127.0.0.1:5000: connect: connection refused",
+            "the registry of 127.0.0.1:5000/app/wheels:n-cp311 cannot be reached",
+            "check that 127.0.0.1:5000 is up",
+        ),
+        (
+            "ERROR: failed to push 127.0.0.1:5000/app/wheels:n-cp311: unexpected status from "
+            "POST request: 401 Unauthorized: authentication required",
+            "the registry refused to let this machine push 127.0.0.1:5000/app/wheels:n-cp311",
+            "`docker login 127.0.0.1:5000`",
+        ),
+        (
+            "ERROR: failed to push: denied: requested access to the resource is denied",
+            "the registry refused to let this machine push",
+            "`docker login 127.0.0.1:5000`",
+        ),
+    ],
+)
+def test_a_failed_push_says_why_with_the_fix(
+    tmp_path: Path, output: str, message: str, hint: str
+) -> None:
+    engine = DockerEngine(popen=FakePopen(FakeProcess(["#5 pushing layers", output], code=1)))
+    with pytest.raises(RegistryError) as caught:
+        engine.push_image(push_request(tmp_path))
+    assert message in caught.value.message
+    assert hint in (caught.value.hint or "")
+    assert caught.value.exit_code is ExitCode.REGISTRY_FAILED
+
+
+def test_the_index_lists_its_platforms(tmp_path: Path) -> None:
+    raw = (
+        '{"manifests": [{"platform": {"os": "linux", "architecture": "arm64"}},'
+        ' {"platform": {"os": "linux", "architecture": "arm", "variant": "v7"}}]}'
+    )
+    popen = FakePopen(FakeProcess([raw]))
+    engine = DockerEngine(popen=popen)
+    engine.create_index("r/app:n", ["r/app@" + DIGEST])
+    assert engine.index_platforms("r/app:n") == ("linux/arm64", "linux/arm/v7")
+    assert popen.calls == [
+        ["docker", "buildx", "imagetools", "create", "--tag", "r/app:n", "r/app@" + DIGEST],
+        ["docker", "buildx", "imagetools", "inspect", "--raw", "r/app:n"],
+    ]

@@ -618,6 +618,7 @@ def test_json_contract(
                         "build_mode": None,
                         "qemu_fallback": False,
                         "build_mode_reason": None,
+                        "source": None,
                     },
                     {
                         "name": "docopt",
@@ -631,6 +632,7 @@ def test_json_contract(
                         "build_mode": "emulate",
                         "qemu_fallback": False,
                         "build_mode_reason": "no tested cross toolchain for Alpine (apk) targets",
+                        "source": None,
                     },
                     {
                         "name": "nope",
@@ -645,6 +647,7 @@ def test_json_contract(
                         "build_mode": None,
                         "qemu_fallback": False,
                         "build_mode_reason": None,
+                        "source": None,
                     },
                 ],
             }
@@ -1003,3 +1006,53 @@ def test_the_example_takes_libpq_from_the_knowledge_file() -> None:
     (tcfg,) = example.targets
     assert "psycopg2" not in example.config.packages
     assert example.system_packages(canonicalize_name("psycopg2"), tcfg.target) == ("libpq-dev",)
+
+
+# --- --find-links folders -----------------------------------------------------------
+
+
+def test_find_links_folder_files_are_planned_beside_the_index_and_handed_to_uv(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    """Loose input: uv gets the folder's absolute path; the folder's sdist (a project the
+    index lacks) and wheel (beside the index's sdist) are planned with their sha256."""
+    wheels = tmp_path / "app" / "wheels"
+    wheels.mkdir(parents=True)
+    (wheels / "tinypkg-0.1.0.tar.gz").write_bytes(b"an sdist")
+    (wheels / "docopt-0.6.2-py3-none-any.whl").write_bytes(b"a wheel")
+    (wheels / "README.txt").write_text("not a distribution")
+    uv = fake_uv(monkeypatch, FakeUv({"x86_64-manylinux_2_36": "docopt==0.6.2\ntinypkg==0.1.0\n"}))
+    config = project(tmp_path, "", f"targets: [{GLIBC_X86}]\n", name="app/requirements.txt")
+    (tmp_path / "app" / "requirements.txt").write_text("--find-links=wheels\ndocopt\ntinypkg\n")
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert result.code == 0, result.err
+    assert uv.option("--find-links") == [str(wheels)]
+    packages = {p["name"]: p for p in json.loads(result.out)["targets"][0]["packages"]}
+    assert {n: (p["action"], p["file"], p["source"]) for n, p in packages.items()} == {
+        "docopt": ("download", "docopt-0.6.2-py3-none-any.whl", "find-links"),
+        "tinypkg": ("build", "tinypkg-0.1.0.tar.gz", "find-links"),
+    }
+    assert packages["tinypkg"]["url"] == (wheels / "tinypkg-0.1.0.tar.gz").as_uri()
+    assert packages["tinypkg"]["sha256"] == hashlib.sha256(b"an sdist").hexdigest()
+    table = run(monkeypatch, capsys, "plan", "-c", str(config))
+    assert f"from: find-links {wheels / 'tinypkg-0.1.0.tar.gz'}" in table.out
+
+
+def test_a_missing_find_links_folder_is_a_bad_input_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    config = project(tmp_path, "--find-links=python_wheels\ndocopt\n", f"targets: [{GLIBC_X86}]\n")
+
+    result = run(monkeypatch, capsys, "plan", "-c", str(config))
+
+    assert result.code == 2
+    assert f"{tmp_path / 'requirements.txt'}:1: --find-links=python_wheels" in result.err
+    assert f"--find-links folder not found: {tmp_path / 'python_wheels'}" in result.err

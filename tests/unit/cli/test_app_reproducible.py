@@ -1,5 +1,5 @@
 """``wheelhouse build --check-reproducible``: the option reaches the pipeline, a difference
-is exit 8, and the report names the member."""
+is exit 9, and the report names the member."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_package_that_differs_is_exit_8_naming_it() -> None:
     problem = run_with(SAME, OTHER).problem()
     assert problem is not None
     assert problem.exit_code == ExitCode.NOT_REPRODUCIBLE
-    assert int(problem.exit_code) == 8
+    assert int(problem.exit_code) == 9
     assert problem.message == (
         "1 package(s) not reproducible: cp311-manylinux_2_36_x86_64: timebomb"
     )

@@ -170,7 +170,6 @@ def test_index_urls_with_equals_or_space_last_index_wins_extras_deduplicated(
 def test_pip_options_wheelhouse_ignores_record_nothing(tmp_path: Path) -> None:
     reqs = parse(
         tmp_path,
-        "--find-links ./wheels\n-f https://download.example/wheels\n"
         "--no-binary :all:\n--only-binary=numpy\n--prefer-binary\n--pre\n"
         "--trusted-host pkgs.example\n--use-feature=truststore\n--require-hashes\n"
         "--no-index\nsix==1.17.0\n",
@@ -179,6 +178,47 @@ def test_pip_options_wheelhouse_ignores_record_nothing(tmp_path: Path) -> None:
     assert reqs.index_url is None
     assert reqs.extra_index_urls == ()
     assert reqs.unsupported == ()
+
+
+def test_find_links_folders_are_relative_to_the_file_and_urls_kept(tmp_path: Path) -> None:
+    (tmp_path / "app" / "wheels").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    write(tmp_path / "app" / "base.txt", "--find-links ../shared\n")
+    reqs = parse(
+        tmp_path,
+        "--find-links=wheels\n-f https://download.example/wheels/\n-r base.txt\n"
+        "-fwheels\nsix==1.17.0\n",
+        name="app/requirements.txt",
+    )
+    assert [(f.value, f.folder, f.url) for f in reqs.find_links] == [
+        ("wheels", tmp_path / "app" / "wheels", None),
+        ("https://download.example/wheels/", None, "https://download.example/wheels/"),
+        ("../shared", tmp_path / "shared", None),
+    ]
+    assert reqs.find_links[0].location == Location(file=tmp_path / "app/requirements.txt", line=1)
+    assert [f.uv_value for f in reqs.find_links] == [
+        str(tmp_path / "app" / "wheels"),
+        "https://download.example/wheels/",
+        str(tmp_path / "shared"),
+    ]
+
+
+def test_find_links_file_url_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    reqs = parse(tmp_path, f"--find-links {(tmp_path / 'w').as_uri()}\n")
+    assert reqs.find_links[0].folder == tmp_path / "w"
+
+
+def test_missing_find_links_folder_names_the_line_and_the_fix(tmp_path: Path) -> None:
+    error = parse_error(tmp_path, "six==1.17.0\n--find-links=python_wheels\n")
+    assert error.message == (
+        f"{tmp_path / 'requirements.txt'}:2: --find-links=python_wheels\n"
+        f"  --find-links folder not found: {tmp_path / 'python_wheels'}"
+    )
+    assert error.hint == (
+        f"a relative folder is taken from the requirements file's folder ({tmp_path}); "
+        "create it, fix the path, or remove the line"
+    )
 
 
 def test_unknown_option_is_an_error_naming_the_line(tmp_path: Path) -> None:

@@ -184,3 +184,28 @@ def test_the_downloader_closes_its_client(tmp_path: Path) -> None:
     with downloader(tmp_path, Server()) as loader:
         loader.fetch(request())
     assert loader.client.is_closed
+
+
+def test_a_local_file_url_is_copied_into_the_store_with_its_hash_checked(tmp_path: Path) -> None:
+    """--find-links folders and uv.lock path sources: file:// URLs, never the network."""
+    local = tmp_path / "wheels" / "demo-1.0-py3-none-any.whl"
+    local.parent.mkdir()
+    local.write_bytes(BODY)
+    server = Server()
+    with downloader(tmp_path, server) as dl:
+        stored = dl.fetch(FileRequest(filename=local.name, url=local.as_uri(), sha256=SHA))
+        assert stored.path.read_bytes() == BODY
+        assert stored.sha256 == SHA
+        local.write_bytes(b"changed since the plan")
+        other = FileRequest(filename="demo-2.0-py3-none-any.whl", url=local.as_uri(), sha256=SHA)
+        with pytest.raises(HashMismatchError):
+            dl.fetch(other)
+        local.unlink()
+        with pytest.raises(DownloadError) as info:
+            dl.fetch(replace_name(other, "demo-3.0-py3-none-any.whl"))
+    assert server.calls == 0
+    assert info.value.message == f"could not read demo-3.0-py3-none-any.whl: {local} is gone"
+
+
+def replace_name(request: FileRequest, filename: str) -> FileRequest:
+    return FileRequest(filename=filename, url=request.url, sha256=request.sha256)

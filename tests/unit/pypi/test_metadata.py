@@ -209,3 +209,28 @@ def test_a_refused_connection_fails_after_two_tries_as_for_index_pages() -> None
     with pytest.raises(IndexUnavailableError, match=r"ConnectError: .*Name or service not known"):
         refused.get_many_sync([wheel()])
     assert len(asked) == 2
+
+
+def test_local_files_are_read_from_disk_without_the_network(tmp_path: Path) -> None:
+    """--find-links folder files (file:// URLs): the wheel and the sdist read from disk."""
+    (tmp_path / "redis-5.2.1-py3-none-any.whl").write_bytes(WHEEL)
+    sdist = sdist_bytes(b"Metadata-Version: 2.2\nName: demo\nVersion: 1.0\nRequires-Dist: six\n")
+    (tmp_path / "demo-1.0.tar.gz").write_bytes(sdist)
+    files = [
+        ReleaseFile(
+            filename=name,
+            url=(tmp_path / name).as_uri(),
+            sha256=hashlib.sha256(body).hexdigest(),
+        )
+        for name, body in (("redis-5.2.1-py3-none-any.whl", WHEEL), ("demo-1.0.tar.gz", sdist))
+    ]
+    server = Server()
+
+    answers = client(server).get_many_sync(files)
+
+    assert server.seen == []
+    found = [answers[f.url] for f in files]
+    assert [(a.requires_dist, a.route) for a in found if isinstance(a, CoreMetadata)] == [
+        (REQUIRES, "download"),
+        (("six",), "sdist"),
+    ]
