@@ -144,6 +144,10 @@ class Bench:
 
     def build(self, column: str, name: str) -> Timing:
         """One package, one buildx run, a fresh wheelhouse cache (BuildKit's is kept)."""
+        return self.build_wheel(column, name)[0]
+
+    def build_wheel(self, column: str, name: str) -> tuple[Timing, Artifact]:
+        """``build``, with the built wheel (in this bench's work directory)."""
         spec = self.columns[column]
         images = self.images
         target = Target.parse(images.targets[spec.arch])
@@ -178,7 +182,8 @@ class Bench:
         if artifact.build_mode != spec.built or artifact.fallback_reason:
             sys.exit(f"{column} {name}: built {artifact.build_mode} ({artifact.fallback_reason})")
         assert artifact.build_seconds is not None
-        return Timing(stage=artifact.build_seconds, wall=wall, check=artifact.check_seconds)
+        timing = Timing(stage=artifact.build_seconds, wall=wall, check=artifact.check_seconds)
+        return timing, artifact
 
 
 def _built(artifacts: Sequence[Artifact]) -> Artifact:
