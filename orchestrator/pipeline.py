@@ -266,6 +266,7 @@ def verify_one(
         progress=say,
         skip_imports=skip,
         recipes=session.recipes,
+        image=engine.platform_ref(tcfg.runtime_image, tcfg.target.arch.docker_platform),
     )
 
 

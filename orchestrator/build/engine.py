@@ -167,6 +167,7 @@ class DockerEngine:
         self._popen = popen
         self._clock = clock
         self._client: Any = None
+        self._indexes: dict[str, dict[str, str]] = {}
 
     # --- docker-py ----------------------------------------------------------------------------
 
@@ -204,10 +205,11 @@ class DockerEngine:
             ) from None
 
     def image_digest(self, image: str, platform: str) -> str:
-        found = self.image_id(image)
+        local = self.platform_ref(image, platform)
+        found = self.image_id(local)
         if found is None:
-            self.pull(image, platform)
-            found = self.image_id(image)
+            self.pull(local, platform)
+            found = self.image_id(local)
             if found is None:
                 raise EngineError(f"image {image} is still missing after a pull")
         image_id, actual = found
@@ -216,9 +218,45 @@ class DockerEngine:
                 f"image {image} holds {actual}, but the target needs {platform}",
                 hint="with the classic image store one tag holds one platform: give this "
                 f"target a base_image tag of its own that holds {platform} "
-                f"(e.g. `docker pull --platform {platform} {image}` then `docker tag`)",
+                f"(e.g. `docker pull --platform {platform} {image}` then `docker tag`), "
+                "or push a multi-platform tag to a registry",
             )
         return image_id
+
+    def platform_ref(self, image: str, platform: str) -> str:
+        """What to run ``image`` as for ``platform``: ``image`` itself when the local tag
+        holds that platform or the registry has no index for it, else ``repo@sha256:...``
+        of that platform's manifest in the registry's index. With the classic image store
+        one tag holds one platform, so a multi-platform tag (``python:3.12-slim``) used
+        for arm64 and amd64 targets alike is pinned per platform, never re-pulled over."""
+        found = self.image_id(image)
+        if found is not None and _same_platform(found[1], platform):
+            return image
+        if "@" in image:
+            return image
+        digest = self.index_manifests(image).get(_platform_key(platform))
+        if digest is None:
+            return image
+        return f"{docker.utils.parse_repository_tag(image)[0]}@{digest}"
+
+    def index_manifests(self, image: str) -> dict[str, str]:
+        """platform -> manifest digest of the registry's index for ``image``; empty when the
+        registry cannot be asked or serves one image (``imagetools inspect --raw``)."""
+        if image not in self._indexes:
+            code, out = self._run(
+                [self.docker_cli, "buildx", "imagetools", "inspect", "--raw", image]
+            )
+            manifests: dict[str, str] = {}
+            if code == 0:
+                try:
+                    listed = json.loads(out).get("manifests") or []
+                except (ValueError, AttributeError):
+                    listed = []
+                for entry in listed:
+                    key = _platform_key(_registry_platform(entry.get("platform") or {}))
+                    manifests.setdefault(key, str(entry.get("digest")))
+            self._indexes[image] = manifests
+        return self._indexes[image]
 
     def image_state(self, image: str) -> ImageState:
         """Present locally, pullable (the registry knows it), or missing: never downloads."""
@@ -262,9 +300,10 @@ class DockerEngine:
 
     def run_output(self, image: str, platform: str, command: list[str]) -> str:
         """Run ``command`` in a throwaway container of ``image``; its standard output."""
+        local = self.platform_ref(image, platform)
         with _engine_errors(f"run {command[0]} in {image} ({platform})"):
             out = self.client.containers.run(
-                image, command, platform=platform, remove=True, network_disabled=True
+                local, command, platform=platform, remove=True, network_disabled=True
             )
         return bytes(out).decode("utf-8", "replace")
 
@@ -543,6 +582,11 @@ def _registry_platform(entry: Mapping[str, Any]) -> str:
     return "/".join(parts)
 
 
+def _platform_key(platform: str) -> str:
+    # arm64 images often carry variant v8; linux/arm64 and linux/arm64/v8 are the same.
+    return platform[: -len("/v8")] if platform.endswith("arm64/v8") else platform
+
+
 def _image_platform(attrs: Mapping[str, Any]) -> str:
     parts = [str(attrs.get("Os", "linux")), str(attrs.get("Architecture", ""))]
     if attrs.get("Variant"):
@@ -551,11 +595,7 @@ def _image_platform(attrs: Mapping[str, Any]) -> str:
 
 
 def _same_platform(actual: str, wanted: str) -> bool:
-    # arm64 images often carry variant v8; linux/arm64 and linux/arm64/v8 are the same.
-    def norm(p: str) -> str:
-        return p[: -len("/v8")] if p.endswith("arm64/v8") else p
-
-    return norm(actual) == norm(wanted)
+    return _platform_key(actual) == _platform_key(wanted)
 
 
 def _short(exc: BaseException) -> str:

@@ -62,6 +62,7 @@ def verify_wheelhouse(
     skip_imports: Collection[str] = (),
     recipes: Mapping[NormalizedName, Recipe] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    image: str | None = None,
 ) -> VerifyReport:
     """Install and import ``wheelhouse_dir`` in a clean ``tcfg.runtime_image`` container.
 
@@ -70,6 +71,8 @@ def verify_wheelhouse(
     ``EngineError`` when the engine, the image or QEMU is not usable. Distributions named
     in ``skip_imports`` are installed but not imported (hardware-bound modules); a
     recipe's ``imports`` replace the guessed top-level names, and its ``test`` runs after.
+    ``image`` is what the container is created from when it is not the runtime image's
+    name itself (its platform's ``repo@sha256:...`` behind a multi-platform tag).
     """
     root = _wheelhouse_root(wheelhouse_dir)
     say = progress or (lambda _line: None)
@@ -87,7 +90,7 @@ def verify_wheelhouse(
     say(f"{tcfg.target.id}: verifying {root} in {tcfg.runtime_image} ({platform}, no network)")
     with VerifyContainer(
         docker_client,
-        image=tcfg.runtime_image,
+        image=image or tcfg.runtime_image,
         platform=platform,
         entrypoint=[tcfg.python],
         command=command,

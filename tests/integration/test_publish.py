@@ -1,9 +1,10 @@
 """``wheelhouse publish`` against the loopback registry, then the runtime stage that mounts it.
 
-The commands a user runs, for the host (amd64) target only, so nothing runs under QEMU:
-``wheelhouse build`` of a target named by the multi-platform base tag
-(``127.0.0.1:5000/wheelhouse-test/python:3.11-bookworm``, as ``python:3.12-slim`` would be
-named), ``wheelhouse publish --image`` to a repository of its own, then the printed
+The commands a user runs: ``wheelhouse build`` of an arm64 and an amd64 target both named
+by the multi-platform base tag (``127.0.0.1:5000/wheelhouse-test/python:3.11-bookworm``,
+as ``python:3.12-slim`` would be named; download-only, so QEMU runs only the arm64
+image's Python probe), ``wheelhouse publish --image`` of both to a repository of its own
+under one tag, then, for the host (amd64) target only, the printed
 ``wheelhouse dockerfile --from-image`` stage built FROM that same multi-platform tag,
 offline, run, and searched for wheel files. The registry is scripts/start-registry.sh's
 (started by ``make setup``). About 45 s on a quiet machine, most of it the runtime stage.
@@ -27,6 +28,9 @@ WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
 REGISTRY = "127.0.0.1:5000"
 BASE_TAG = f"{REGISTRY}/wheelhouse-test/python:3.11-bookworm"
 TARGET = "cp311-manylinux_2_36_x86_64"
+#: Named by the same multi-platform tag, without cross_image: the engine pins each
+#: platform's manifest (the classic image store holds one platform per tag).
+ARM_TARGET = "cp311-manylinux_2_36_aarch64"
 #: A pure package, one with a C extension, and one that depends on the first.
 REQUIREMENTS = "six==1.17.0\nmarkupsafe==2.1.5\npython-dateutil==2.9.0.post0\n"
 IMPORTS = "import dateutil, markupsafe, six; print(markupsafe.__version__)"
@@ -56,10 +60,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     (root / "wheelhouse.yaml").write_text(
         "requirements: requirements.txt\noutput: wheelhouse\ntargets:\n"
         f"  - id: {TARGET}\n    base_image: {BASE_TAG}\n"
+        f"  - id: {ARM_TARGET}\n    base_image: {BASE_TAG}\n"
     )
     env = {**os.environ, "WHEELHOUSE_CACHE_DIR": str(root / "cache")}
     built = wheelhouse("build", cwd=root, env=env)
     assert built.returncode == 0, built.stderr
+    # Each target's Python was asked of its own platform's image behind the one tag.
+    for target in (TARGET, ARM_TARGET):
+        assert f"[{target}] Python 3.11.2, glibc 2.36 in {BASE_TAG}" in built.stderr
     return root, env
 
 
@@ -71,7 +79,7 @@ def test_a_published_wheelhouse_installs_offline_from_the_multi_platform_base(
     published = wheelhouse("publish", "--image", ref, "--json", cwd=root, env=env)
     assert published.returncode == 0, published.stderr
     (tag,) = json.loads(published.stdout)["tags"]
-    assert (tag["tag"], tag["platforms"]) == (ref, ["linux/amd64"])
+    assert (tag["tag"], sorted(tag["platforms"])) == (ref, ["linux/amd64", "linux/arm64"])
     assert f"[{TARGET}] pushing 3 wheels" in published.stderr  # progress, on stderr
 
     inspected = subprocess.run(
@@ -80,9 +88,12 @@ def test_a_published_wheelhouse_installs_offline_from_the_multi_platform_base(
         text=True,
         check=True,
     )
-    (manifest,) = json.loads(inspected.stdout)["manifests"]
-    assert manifest["digest"] == tag["targets"][TARGET]
-    assert manifest["platform"] == {"architecture": "amd64", "os": "linux"}
+    manifests = {
+        m["platform"]["architecture"]: m for m in json.loads(inspected.stdout)["manifests"]
+    }
+    assert manifests.keys() == {"amd64", "arm64"}
+    assert manifests["amd64"]["digest"] == tag["targets"][TARGET]
+    assert manifests["arm64"]["digest"] == tag["targets"][ARM_TARGET]
 
     app = root / "app"
     app.mkdir()

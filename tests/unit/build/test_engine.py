@@ -64,7 +64,7 @@ class FakeImages:
 
     def pull(self, repo: str, tag: str, platform: str) -> None:
         self.pulls.append((repo, tag, platform))
-        name = f"{repo}:{tag}"
+        name = f"{repo}{'@' if tag.startswith('sha256:') else ':'}{tag}"
         if name not in self.pullable:
             raise docker.errors.APIError(f"pull access denied for {repo}")
         self.images[name] = self.pullable[name]
@@ -107,8 +107,41 @@ def attrs(arch: str, image_id: str = AMD64_ID, variant: str | None = None) -> di
     return found
 
 
-def engine_with(client: Any) -> DockerEngine:
-    return DockerEngine(client_factory=lambda: client)
+def engine_with(client: Any, index: str | None = None) -> DockerEngine:
+    """``index``: what ``imagetools inspect --raw`` prints; ``None``: the registry has none."""
+    answer = FakeProcess([index] if index else ["ERROR: not found"], code=0 if index else 1)
+    return DockerEngine(client_factory=lambda: client, popen=FakePopen(answer))
+
+
+ARM64_ID = "sha256:" + "3" * 64
+INDEX = (
+    '{"manifests": ['
+    '{"digest": "sha256:' + "a" * 64 + '", "platform": {"os": "linux", "architecture": "amd64"}},'
+    '{"digest": "sha256:' + "b" * 64 + '", "platform": {"os": "linux", "architecture": "arm64",'
+    ' "variant": "v8"}}]}'
+)
+
+
+def test_a_multi_platform_tag_is_pinned_to_the_platform_s_manifest() -> None:
+    pinned = "127.0.0.1:5000/py@sha256:" + "b" * 64
+    client = FakeClient(
+        {"127.0.0.1:5000/py:3.11": attrs("amd64")},
+        pullable={pinned: attrs("arm64", ARM64_ID, variant="v8")},
+    )
+    engine = engine_with(client, INDEX)
+    assert engine.platform_ref("127.0.0.1:5000/py:3.11", "linux/arm64") == pinned
+    assert engine.image_digest("127.0.0.1:5000/py:3.11", "linux/arm64") == ARM64_ID
+    assert client.images.pulls == [("127.0.0.1:5000/py", "sha256:" + "b" * 64, "linux/arm64")]
+    # The local tag still holds amd64: the amd64 target uses it as it is.
+    assert engine.platform_ref("127.0.0.1:5000/py:3.11", "linux/amd64") == "127.0.0.1:5000/py:3.11"
+    assert engine.image_digest("127.0.0.1:5000/py:3.11", "linux/amd64") == AMD64_ID
+
+
+def test_an_index_without_the_platform_leaves_the_tag_and_its_error() -> None:
+    client = FakeClient({"reg/py:3.11": attrs("amd64")})
+    engine = engine_with(client, INDEX.replace('"arm64"', '"s390x"'))
+    with pytest.raises(EngineError, match="holds linux/amd64, but the target needs linux/arm64"):
+        engine.image_digest("reg/py:3.11", "linux/arm64")
 
 
 def test_an_engine_that_does_not_answer_says_how_to_start_one() -> None:
