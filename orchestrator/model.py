@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from orchestrator.targets import Target
 
-Action = Literal["download", "build", "error"]
+Action = Literal["download", "build", "error", "app"]
 #: How a wheel is built: on a machine of its own architecture, cross-compiled, or emulated.
 BuildModeName = Literal["native", "cross", "emulate"]
 
@@ -84,6 +84,8 @@ class Pin:
     force_build: bool = False
     #: The extras asked for (``redis[hiredis]``): their requirements are in the closure too.
     extras: frozenset[str] = frozenset()
+    #: The app itself (an editable folder, a workspace member): why it is not built.
+    app: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +138,7 @@ class TargetPlan:
 
     @property
     def counts(self) -> dict[Action, int]:
-        return {a: len(self.by_action(a)) for a in ("download", "build", "error")}
+        return {a: len(self.by_action(a)) for a in ("download", "build", "error", "app")}
 
 
 @dataclass(frozen=True, kw_only=True)

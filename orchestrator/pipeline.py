@@ -275,7 +275,9 @@ def _with_built_closure(tp: TargetPlan, build: TargetBuild) -> TargetBuild:
     What it requires that the plan does not hold for the target is a failure (so the
     wheelhouse is not published), with the sentence the plan would have given."""
     pins = [
-        Pin(name=p.name, version=Version(p.version)) for p in tp.packages if p.action != "error"
+        Pin(name=p.name, version=Version(p.version))
+        for p in tp.packages
+        if p.action in ("download", "build")
     ]
     requires: dict[NormalizedName, tuple[str, ...]] = {}
     for artifact in build.artifacts:

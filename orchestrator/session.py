@@ -22,9 +22,11 @@ from orchestrator.plan import inputs as plan_inputs
 from orchestrator.plan.completion import ClosureCheck, Requires
 from orchestrator.plan.modes import BuildModes, plan_modes
 from orchestrator.plan.resolve import UvResolver
+from orchestrator.plan.sources import prepare
 from orchestrator.pypi.httpcache import HttpCache
 from orchestrator.pypi.index import IndexClient, IndexConfig, fetch_find_links_page
 from orchestrator.pypi.metadata import CoreMetadata, MetadataClient
+from orchestrator.sources import HostSources
 from orchestrator.targets import Arch, Target
 
 
@@ -111,6 +113,9 @@ class Session:
                 resolve=self.config.resolve,
                 compile_for=resolver.compile,
                 fetch_page=fetch_find_links_page,
+                prepare_sources=lambda lines: prepare(
+                    lines, HostSources(self.cache_dir), force_build=self.force_build
+                ),
             )
         plan = plan_inputs.plan_all(
             inputs,

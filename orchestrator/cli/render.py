@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from orchestrator.model import PackagePlan, Plan, TargetPlan
 from orchestrator.urls import shown_location
 
-_ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR"}
+_ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR", "app": "app"}
 #: PACKAGE, VERSION, ACTION, MODE, then the free text of FILE / REASON.
 _Row = tuple[str, str, str, str, str]
 
@@ -33,7 +33,7 @@ def _target_table(tp: TargetPlan, image: str | None) -> str:
     summary = (
         f"{_n(counts['download'], 'wheel')}, {_n(counts['build'], 'build')}, "
         f"{_n(counts['error'], 'error')}"
-    )
+    ) + (f", {counts['app']} app (not built)" if counts["app"] else "")
     return "\n".join([header, *_columns(rows), summary])
 
 

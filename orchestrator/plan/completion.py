@@ -97,7 +97,7 @@ def complete_target(
 def _requires(
     plan: TargetPlan, find_file: FindFile, fetch: FetchRequires
 ) -> tuple[dict[NormalizedName, tuple[str, ...]], dict[NormalizedName, str]]:
-    files = {p.name: find_file(p) for p in plan.packages if p.action != "error"}
+    files = {p.name: find_file(p) for p in plan.packages if p.action in ("download", "build")}
     answers = fetch([f for f in files.values() if f is not None])
     requires: dict[NormalizedName, tuple[str, ...]] = {}
     unreadable: dict[NormalizedName, str] = {}

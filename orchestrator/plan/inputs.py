@@ -25,6 +25,7 @@ from orchestrator.plan.completion import ClosureCheck, ResolveMissing, complete_
 from orchestrator.plan.findlinks import FetchPage, find_links_files, merge_pages
 from orchestrator.plan.modes import ModeFor
 from orchestrator.plan.planner import SystemPackagesFor, only_releases, plan_target
+from orchestrator.plan.sources import Prepared, pins_of
 from orchestrator.targets import Target
 
 
@@ -41,6 +42,8 @@ class FetchProjects(Protocol):
 
 
 Compile = Callable[[Path, Target], str]
+#: Source lines (URLs, paths, editables) made into files on the host (``sources.prepare``).
+PrepareSources = Callable[[Sequence[reqs.SourceLine]], tuple[Prepared, ...]]
 
 
 class CompileWith(Protocol):
@@ -106,6 +109,7 @@ def pins_from_requirements(
     resolve: str,
     compile_for: Compile,
     fetch_page: FetchPage | None = None,
+    prepare_sources: PrepareSources | None = None,
 ) -> PlanInputs:
     """Pinned input is the closure already; anything looser is resolved per target by uv.
     ``--find-links`` files are listed (and hashed) once, for every target."""
@@ -115,14 +119,17 @@ def pins_from_requirements(
     must_resolve = resolve == "always" or (resolve == "auto" and not pinned)
     pins: dict[Target, tuple[Pin, ...]] = {}
     warnings: list[str] = []
+    prepared = _prepared(parsed, prepare_sources)
     for tc in targets:
-        source = parsed
+        source = replace(parsed, sources=())
         if must_resolve:
             source = _resolved(parsed.files[0], tc.target, compile_for)
         target_pins, target_warnings = reqs.pins_for_target(
             source, tc.target, force_build=force_build
         )
-        pins[tc.target] = target_pins
+        own = pins_of(prepared, tc.target, forced=force_build)
+        names = {p.name for p in own}
+        pins[tc.target] = tuple(p for p in target_pins if p.name not in names) + own
         warnings.extend(f"{tc.target.id}: {w}" for w in target_warnings)
     return PlanInputs(
         pins=pins,
@@ -131,6 +138,16 @@ def pins_from_requirements(
         warnings=tuple(dict.fromkeys(warnings)),
         find_links=find_links_files(parsed.find_links, fetch_page),
     )
+
+
+def _prepared(
+    parsed: reqs.RequirementsFile, prepare_sources: PrepareSources | None
+) -> tuple[Prepared, ...]:
+    if not parsed.sources:
+        return ()
+    if prepare_sources is None:
+        raise ValueError("requirements with sources of their own need prepare_sources")
+    return prepare_sources(parsed.sources)
 
 
 def _loose_error(parsed: reqs.RequirementsFile) -> RequirementsError:
@@ -153,7 +170,10 @@ def _resolved(path: Path, target: Target, compile_for: Compile) -> reqs.Requirem
     with tempfile.TemporaryDirectory(prefix="wheelhouse-resolve-") as tmp:
         pinned = Path(tmp) / f"{target.id}.txt"
         pinned.write_text(text, encoding="utf-8")
-        return reqs.parse_requirements(pinned)
+        # uv writes the user's own source lines back (`./libs/foo`, `-e .`): those are
+        # prepared from the user's file, not from this copy.
+        resolved = reqs.parse_requirements(pinned, base=path.resolve().parent)
+        return replace(resolved, sources=())
 
 
 def missing_resolver(compile_with: CompileWith, *, hashes: bool) -> ResolveMissing:
@@ -260,4 +280,4 @@ class _Pages:
 
 
 def _needs_page(pin: Pin) -> bool:
-    return pin.files is None and pin.unsupported is None
+    return pin.files is None and pin.unsupported is None and pin.app is None

@@ -93,6 +93,8 @@ def _plan_pin(
     where = f" ({pin.location})" if pin.location else ""
     if pin.unsupported is not None:
         return _error(pin, version, pin.unsupported + where)
+    if pin.app is not None:
+        return PackagePlan(name=pin.name, version=version, action="app", reason=pin.app + where)
     assert pin.version is not None
     files = pin.files if pin.files is not None else _release_files(page, pin.version)
     if pin.files is None and page is None:

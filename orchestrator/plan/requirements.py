@@ -43,6 +43,8 @@ __all__ = [
     "FindLinks",
     "RequirementLine",
     "RequirementsFile",
+    "SourceKind",
+    "SourceLine",
     "UnsupportedLine",
     "is_fully_pinned",
     "parse_requirements",
@@ -79,6 +81,27 @@ class UnsupportedLine:
     marker: Marker | None = None
 
 
+SourceKind = Literal["url", "archive", "directory", "editable"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceLine:
+    """A requirement that names its own source, not an index release: an archive URL
+    (``name @ https://.../name-1.0.tar.gz``), a local archive or folder (taken from the
+    requirements file's folder), or an editable folder (``-e``: the app itself)."""
+
+    kind: SourceKind
+    location: Location
+    text: str
+    #: The URL (``url``, fragment dropped) or the absolute path (the others).
+    target: str
+    #: From ``name @``, ``#egg=`` or the archive's file name; ``None`` until prepared.
+    name: NormalizedName | None = None
+    marker: Marker | None = None
+    #: sha256 digests from ``--hash`` and a ``#sha256=`` fragment.
+    hashes: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, kw_only=True)
 class FindLinks:
     """A ``--find-links`` / ``-f`` line: a folder (relative to the file's own folder, as
@@ -105,6 +128,8 @@ class RequirementsFile:
     #: From ``-c`` / ``--constraint`` includes.
     constraints: tuple[RequirementLine, ...]
     unsupported: tuple[UnsupportedLine, ...]
+    #: Requirements with a source of their own (``SourceLine``), in reading order.
+    sources: tuple[SourceLine, ...] = ()
     #: The last ``--index-url`` / ``-i`` seen.
     index_url: str | None
     #: ``--extra-index-url`` values in order, without repeats.
@@ -327,10 +352,16 @@ class _Reader:
     requirements: list[RequirementLine] = field(default_factory=list)
     constraints: list[RequirementLine] = field(default_factory=list)
     unsupported: list[UnsupportedLine] = field(default_factory=list)
+    sources: list[SourceLine] = field(default_factory=list)
     index_url: str | None = None
     extra_index_urls: list[str] = field(default_factory=list)
     files: dict[Path, Path] = field(default_factory=dict)
     find_links: dict[str, FindLinks] = field(default_factory=dict)
+    #: The folder relative source paths are taken from; ``None``: each file's own.
+    base: Path | None = None
+
+    def folder(self, where: _Where) -> Path:
+        return self.base or where.location.file.parent
 
     def read(self, path: Path, *, constraint: bool, stack: tuple[Path, ...]) -> None:
         """Read one file; ``stack`` holds the files that include it, for cycle checks."""
@@ -360,7 +391,7 @@ class _Reader:
                 _check_cycle(where, included, stack)
                 self.read(included, constraint=option.kind == "constraint", stack=stack)
             case "editable":
-                self._unsupported(where, "editable", option.value, constraint=constraint)
+                self._editable(where, option.value, constraint=constraint)
             case "index_url":
                 _check_url(where, option.value, option.name)
                 self.index_url = option.value
@@ -399,13 +430,37 @@ class _Reader:
                 )
         parsed = _parse_requirement(where, args)
         if isinstance(parsed, tuple):
-            kind, name, marker = parsed
+            kind, name, marker, value = parsed
+            if kind in ("url", "path") and not constraint:
+                self.sources.append(
+                    _source_line(where, kind, value, (name, marker), hashes, self.folder(where))
+                )
+                return
             self._unsupported(where, kind, args, constraint=constraint, name=name, marker=marker)
             return
         line = RequirementLine(
             requirement=parsed, hashes=frozenset(hashes), location=where.location, text=where.text
         )
         (self.constraints if constraint else self.requirements).append(line)
+
+    def _editable(self, where: _Where, value: str, *, constraint: bool) -> None:
+        if constraint:
+            self._unsupported(where, "editable", value, constraint=constraint)
+        if _URL.match(value) and not value.lower().startswith("file:"):
+            self._unsupported(
+                where, "vcs" if _url_kind(value) == "vcs" else "editable", value, constraint=False
+            )
+            return
+        path = _local_path(where, value.split("#", 1)[0], self.folder(where))
+        self.sources.append(
+            SourceLine(
+                kind="editable",
+                location=where.location,
+                text=where.text,
+                target=str(path),
+                name=_name_from_location(value) if "#egg=" in value else None,
+            )
+        )
 
     def _unsupported(
         self,
@@ -511,16 +566,17 @@ def _sha256(where: _Where, value: str) -> str:
 
 def _parse_requirement(
     where: _Where, text: str
-) -> Requirement | tuple[str, NormalizedName | None, Marker | None]:
-    """A ``Requirement``, or (kind, name, marker) of a line wheelhouse cannot plan."""
+) -> Requirement | tuple[str, NormalizedName | None, Marker | None, str]:
+    """A ``Requirement``, or (kind, name, marker, URL or path) of a line naming its source."""
     if _URL.match(text):
         url, _, marker_text = text.partition("; ")
         url = url.strip()
         _check_url(where, url, "the URL")
-        return _url_kind(url), _name_from_location(url), _marker(where, marker_text)
+        return _url_kind(url), _name_from_location(url), _marker(where, marker_text), url
     path, _, marker_text = text.partition(";")
     if _looks_like_path(path.strip()):
-        return "path", _name_from_location(path.strip()), _marker(where, marker_text)
+        path = path.strip()
+        return "path", _name_from_location(path), _marker(where, marker_text), path
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
@@ -528,8 +584,63 @@ def _parse_requirement(
     if requirement.url:
         _check_url(where, requirement.url, "the URL")
         name = canonicalize_name(requirement.name)
-        return _url_kind(requirement.url), name, requirement.marker
+        return _url_kind(requirement.url), name, requirement.marker, requirement.url
     return requirement
+
+
+def _source_line(  # noqa: PLR0917
+    where: _Where,
+    kind: str,
+    value: str,
+    named: tuple[NormalizedName | None, Marker | None],
+    hashes: set[str],
+    folder: Path,
+) -> SourceLine:
+    """An archive URL, or a local archive or folder (relative to the file's folder)."""
+    name, marker = named
+    location, _, fragment = value.partition("#")
+    given = set(hashes)
+    for part in fragment.split("&"):
+        algorithm, _, digest = part.partition("=")
+        if algorithm == "sha256":
+            given.add(_sha256(where, f"sha256:{digest}"))
+    if kind == "url":
+        return SourceLine(
+            kind="url",
+            location=where.location,
+            text=where.text,
+            target=location,
+            name=name,
+            marker=marker,
+            hashes=frozenset(given),
+        )
+    path = _local_path(where, location, folder)
+    return SourceLine(
+        kind="directory" if path.is_dir() else "archive",
+        location=where.location,
+        text=where.text,
+        target=str(path),
+        name=name,
+        marker=marker,
+        hashes=frozenset(given),
+    )
+
+
+def _local_path(where: _Where, value: str, folder: Path) -> Path:
+    path = Path(url_to_path(value)) if value.lower().startswith("file:") else Path(value)
+    path = (folder / path.expanduser()).resolve()
+    if not path.exists():
+        raise where.error(
+            f"local path not found: {path}",
+            f"a relative path is taken from the requirements file's folder ({folder}); "
+            "fix the path or remove the line",
+        )
+    if path.is_file() and not path.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        raise where.error(
+            f"{path} is neither a folder nor a wheel or sdist archive",
+            "name a project folder, a .whl or a .tar.gz / .zip sdist",
+        )
+    return path
 
 
 def _check_url(where: _Where, url: str, what: str) -> None:
@@ -563,14 +674,17 @@ def _marker(where: _Where, text: str) -> Marker | None:
         ) from None
 
 
-def parse_requirements(path: Path) -> RequirementsFile:
-    """Read a requirements file and everything it includes, as pip would."""
-    reader = _Reader()
+def parse_requirements(path: Path, *, base: Path | None = None) -> RequirementsFile:
+    """Read a requirements file and everything it includes, as pip would; relative source
+    paths are taken from ``base`` when given (uv's output for the user's file), else from
+    each file's own folder."""
+    reader = _Reader(base=base)
     reader.read(path, constraint=False, stack=())
     return RequirementsFile(
         requirements=tuple(reader.requirements),
         constraints=tuple(reader.constraints),
         unsupported=tuple(reader.unsupported),
+        sources=tuple(reader.sources),
         index_url=reader.index_url,
         extra_index_urls=tuple(reader.extra_index_urls),
         files=tuple(reader.files.values()),

@@ -57,7 +57,7 @@ class UvResolver:
             *uv_command(),
             "pip",
             "compile",
-            str(requirements),
+            str(requirements.resolve()),
             *platform_args(target, self.known_platforms),
             "--python-version",
             target.python_full_version
@@ -78,6 +78,9 @@ class UvResolver:
             cmd += ["--find-links", where]
         if constraints is not None:
             cmd += ["--constraint", str(constraints)]
+        # Relative paths (`./libs/foo`, `-e .`) from the file's folder, as wheelhouse takes
+        # them: uv, like pip, would take them from the working directory.
+        cmd += ["--directory", str(requirements.resolve().parent)]
         if hashes:
             cmd.append("--generate-hashes")
         result = (self.run or _run)(cmd)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 
 from orchestrator.errors import ResolveError
 from orchestrator.targets import Target
@@ -76,7 +76,12 @@ def for_target(compiled: str, target: Target) -> str:
     kept: list[str] = []
     for entry in _entries(compiled):
         head, _, options = entry.partition(" --")
-        requirement = Requirement(head.strip())
+        try:
+            requirement = Requirement(head.strip())
+        except InvalidRequirement:
+            # `-e ./app`, `./libs/foo`: the user's own source lines, which wheelhouse
+            # prepares from the user's file (plan.sources), not from uv's copy.
+            continue
         marker = requirement.marker
         if marker is not None and not marker.evaluate(dict(target.marker_environment)):
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +15,9 @@ from orchestrator.config import Config, TargetConfig
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Pin, ProjectPage, ReleaseFile
 from orchestrator.plan import inputs as plan_inputs
+from orchestrator.plan import requirements as reqs
 from orchestrator.plan.modes import ModeChoice
+from orchestrator.plan.sources import Prepared
 from orchestrator.targets import Target
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -462,3 +464,58 @@ def test_the_index_is_asked_for_the_pinned_versions_only() -> None:
     }
     x86 = {str(p.name): (p.action, p.file) for p in plan.targets[1].packages}
     assert x86 == {"a": ("build", "a-1.1.tar.gz"), "vcs": ("error", None)}
+
+
+# --- requirements with sources of their own ----------------------------------------
+
+
+def test_source_lines_are_prepared_once_and_pinned_per_target(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    path = write(
+        tmp_path,
+        "six==1.17.0\n-e ./app\n"
+        "crcmod @ https://files.example/crcmod-1.7.tar.gz ; platform_machine == 'aarch64'\n",
+    )
+    seen: list[list[str]] = []
+    crcmod = ReleaseFile(
+        filename="crcmod-1.7.tar.gz",
+        url="https://files.example/crcmod-1.7.tar.gz",
+        sha256="c" * 64,
+        source="url",
+    )
+
+    def prepare(lines: Sequence[reqs.SourceLine]) -> tuple[Prepared, ...]:
+        seen.append([line.kind for line in lines])
+        app, url = lines
+        return (
+            Prepared(line=app, name=canonicalize_name("app"), app="the app"),
+            Prepared(
+                line=url, name=canonicalize_name("crcmod"), version=Version("1.7"), file=crcmod
+            ),
+        )
+
+    inputs = plan_inputs.pins_from_requirements(
+        plan_inputs.read_requirements(path),
+        TARGETS,
+        force_build=frozenset(),
+        resolve="auto",
+        compile_for=never_compile,
+        prepare_sources=prepare,
+    )
+
+    assert seen == [["editable", "url"]]
+    arm = {str(p.name): p for p in inputs.pins[MUSL_ARM]}
+    assert sorted(arm) == ["app", "crcmod", "six"]
+    assert (arm["app"].app, arm["crcmod"].files, arm["crcmod"].hashes) == (
+        "the app",
+        (crcmod,),
+        frozenset({"c" * 64}),
+    )
+    assert sorted(p.name for p in inputs.pins[GLIBC_X86]) == ["app", "six"]
+    plan = plan_inputs.plan_all(
+        inputs,
+        fetch_projects=FakeIndex({"six": ["six-1.17.0-py3-none-any.whl"]}),
+        system_packages=no_system_packages,
+    )
+    rows = {p.name: (p.action, p.source) for p in plan.targets[0].packages}
+    assert rows == {"app": ("app", None), "crcmod": ("build", "url"), "six": ("download", None)}

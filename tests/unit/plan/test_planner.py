@@ -502,7 +502,7 @@ def test_packages_come_out_sorted_and_counted() -> None:
     result = plan_target(MUSL_ARM, pins, projects)
 
     assert [p.name for p in result.packages] == ["attrs", "missing", "zope-interface"]
-    assert result.counts == {"download": 1, "build": 1, "error": 1}
+    assert result.counts == {"download": 1, "build": 1, "error": 1, "app": 0}
     assert [p.name for p in result.by_action("error")] == ["missing"]
 
 

@@ -65,9 +65,16 @@ def test_comments_and_blank_lines_are_dropped(tmp_path: Path) -> None:
 
 
 def test_hash_sign_inside_a_url_fragment_is_not_a_comment(tmp_path: Path) -> None:
-    reqs = parse(tmp_path, "six @ https://files.example/six-1.17.0.tar.gz#sha256=abc\n")
-    (line,) = reqs.unsupported
-    assert line.text == "six @ https://files.example/six-1.17.0.tar.gz#sha256=abc"
+    reqs = parse(tmp_path, f"six @ https://files.example/six-1.17.0.tar.gz#sha256={HASH_A}\n")
+    (line,) = reqs.sources
+    assert line.text == f"six @ https://files.example/six-1.17.0.tar.gz#sha256={HASH_A}"
+    assert line.target == "https://files.example/six-1.17.0.tar.gz"
+    assert line.hashes == {HASH_A}
+
+
+def test_a_bad_sha256_fragment_is_an_error(tmp_path: Path) -> None:
+    error = parse_error(tmp_path, "six @ https://files.example/six-1.17.0.tar.gz#sha256=abc\n")
+    assert error.message.endswith("--hash=sha256:abc: a sha256 digest is 64 hex digits")
 
 
 def test_continuations_are_joined_and_located_at_their_first_line(tmp_path: Path) -> None:
@@ -414,39 +421,22 @@ def test_remote_includes_are_refused(tmp_path: Path) -> None:
 
 # --- lines wheelhouse cannot plan -------------------------------------------------------
 
-DIRECT = (
-    "direct URL requirement: wheelhouse plans index releases only; "
-    "publish it to an index or pin a released version"
-)
 VCS = (
     "VCS requirement: wheelhouse plans index releases only; "
     "publish a release to an index (a private one works) and pin `name==version`"
 )
-EDITABLE = (
-    "editable requirement: editable installs are for development; pin a released version instead"
-)
-LOCAL = (
-    "local path requirement: wheelhouse plans index releases only; "
-    "publish it to an index or pin a released version"
-)
 
 
-def test_unsupported_lines_are_kept_with_name_and_reason(tmp_path: Path) -> None:
+def test_vcs_lines_are_kept_unsupported_with_name_and_reason(tmp_path: Path) -> None:
     reqs = parse(
         tmp_path,
         "git+https://github.com/org/tool@v1.0#egg=Org_Tool\n"
         "mylib @ git+https://github.com/org/mylib@main\n"
-        "-e ./src/app\n"
-        "--editable=git+https://github.com/org/dev#egg=devpkg\n"
-        "./vendor/Thing-2.0.tar.gz\n"
-        "downloads/other-1.0-py3-none-any.whl\n"
-        ".\n"
-        "https://files.example/pkgs/fancy_pkg-1.2-py3-none-any.whl\n"
-        "noname @ https://files.example/archive.zip ; sys_platform == 'linux'\n"
-        "local @ file:///srv/local-1.0.tar.gz\n",
+        "--editable=git+https://github.com/org/dev#egg=devpkg\n",
     )
     file = tmp_path / "requirements.txt"
     assert reqs.requirements == ()
+    assert reqs.sources == ()
     assert reqs.unsupported == (
         UnsupportedLine(
             location=Location(file=file, line=1),
@@ -460,45 +450,86 @@ def test_unsupported_lines_are_kept_with_name_and_reason(tmp_path: Path) -> None
             reason=VCS,
             name=N("mylib"),
         ),
-        UnsupportedLine(location=Location(file=file, line=3), text="-e ./src/app", reason=EDITABLE),
         UnsupportedLine(
-            location=Location(file=file, line=4),
+            location=Location(file=file, line=3),
             text="--editable=git+https://github.com/org/dev#egg=devpkg",
-            reason=EDITABLE,
+            reason=VCS,
             name=N("devpkg"),
         ),
-        UnsupportedLine(
-            location=Location(file=file, line=5),
-            text="./vendor/Thing-2.0.tar.gz",
-            reason=LOCAL,
-            name=N("thing"),
+    )
+
+
+def test_url_path_and_editable_lines_are_sources_relative_to_the_file(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    for folder in (app / "src" / "app", app / "vendor", app / "downloads"):
+        folder.mkdir(parents=True)
+    (app / "vendor" / "Thing-2.0.tar.gz").write_bytes(b"")
+    (app / "downloads" / "other-1.0-py3-none-any.whl").write_bytes(b"")
+    local = tmp_path / "srv" / "local-1.0.tar.gz"
+    local.parent.mkdir()
+    local.write_bytes(b"")
+    reqs = parse(
+        tmp_path,
+        "-e ./src/app\n"
+        "./vendor/Thing-2.0.tar.gz\n"
+        f"downloads/other-1.0-py3-none-any.whl --hash=sha256:{HASH_B}\n"
+        ".\n"
+        "https://files.example/pkgs/fancy_pkg-1.2-py3-none-any.whl\n"
+        "noname @ https://files.example/archive.zip ; sys_platform == 'linux'\n"
+        f"local @ {local.as_uri()}\n",
+        name="app/requirements.txt",
+    )
+    file = app / "requirements.txt"
+    assert reqs.unsupported == ()
+    found = [(s.kind, s.location, s.target, s.name, s.marker, set(s.hashes)) for s in reqs.sources]
+    assert found == [
+        ("editable", Location(file=file, line=1), str(app / "src/app"), None, None, set[str]()),
+        (
+            "archive",
+            Location(file=file, line=2),
+            str(app / "vendor/Thing-2.0.tar.gz"),
+            N("thing"),
+            None,
+            set(),
         ),
-        UnsupportedLine(
-            location=Location(file=file, line=6),
-            text="downloads/other-1.0-py3-none-any.whl",
-            reason=LOCAL,
-            name=N("other"),
+        (
+            "archive",
+            Location(file=file, line=3),
+            str(app / "downloads/other-1.0-py3-none-any.whl"),
+            N("other"),
+            None,
+            {HASH_B},
         ),
-        UnsupportedLine(location=Location(file=file, line=7), text=".", reason=LOCAL),
-        UnsupportedLine(
-            location=Location(file=file, line=8),
-            text="https://files.example/pkgs/fancy_pkg-1.2-py3-none-any.whl",
-            reason=DIRECT,
-            name=N("fancy-pkg"),
+        ("directory", Location(file=file, line=4), str(app), None, None, set[str]()),
+        (
+            "url",
+            Location(file=file, line=5),
+            "https://files.example/pkgs/fancy_pkg-1.2-py3-none-any.whl",
+            N("fancy-pkg"),
+            None,
+            set(),
         ),
-        UnsupportedLine(
-            location=Location(file=file, line=9),
-            text="noname @ https://files.example/archive.zip ; sys_platform == 'linux'",
-            reason=DIRECT,
-            name=N("noname"),
-            marker=Marker("sys_platform == 'linux'"),
+        (
+            "url",
+            Location(file=file, line=6),
+            "https://files.example/archive.zip",
+            N("noname"),
+            Marker("sys_platform == 'linux'"),
+            set(),
         ),
-        UnsupportedLine(
-            location=Location(file=file, line=10),
-            text="local @ file:///srv/local-1.0.tar.gz",
-            reason=LOCAL,
-            name=N("local"),
-        ),
+        ("archive", Location(file=file, line=7), str(local), N("local"), None, set[str]()),
+    ]
+
+
+def test_a_missing_local_path_names_the_line_and_the_folder(tmp_path: Path) -> None:
+    error = parse_error(tmp_path, "six==1.17.0\n./libs/foo\n")
+    assert error.message == (
+        f"{tmp_path / 'requirements.txt'}:2: ./libs/foo\n"
+        f"  local path not found: {tmp_path / 'libs' / 'foo'}"
+    )
+    assert error.hint == (
+        f"a relative path is taken from the requirements file's folder ({tmp_path}); "
+        "fix the path or remove the line"
     )
 
 
@@ -506,10 +537,11 @@ def test_marker_after_a_bare_url_is_read(tmp_path: Path) -> None:
     reqs = parse(
         tmp_path, 'https://files.example/x-1.0-py3-none-any.whl ; platform_machine == "aarch64"\n'
     )
-    assert reqs.unsupported[0].marker == Marker('platform_machine == "aarch64"')
+    assert reqs.sources[0].marker == Marker('platform_machine == "aarch64"')
 
 
 def test_invalid_marker_on_an_unsupported_line_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "x-1.0.tar.gz").write_bytes(b"")
     error = parse_error(tmp_path, "./x-1.0.tar.gz ; os_name ==\n")
     assert error.message.startswith(
         f"{tmp_path / 'requirements.txt'}:1: ./x-1.0.tar.gz ; os_name ==\n"
@@ -700,33 +732,32 @@ def test_unsupported_lines_become_pins_without_version(tmp_path: Path) -> None:
         tmp_path,
         "six==1.17.0\n"
         "git+https://github.com/org/tool@v1#egg=tool ; platform_machine == 'x86_64'\n"
-        "-e .\n"
-        "winonly @ https://files.example/winonly-1.0.tar.gz ; sys_platform == 'win32'\n",
+        "hg+https://hg.example/x\n",
     )
     pins, _ = pins_for_target(reqs, ARM)
     assert pins == (
         Pin(name=N("six"), version=Version("1.17.0"), location=Location(file=file, line=1)),
         Pin(
-            name=N("-e ."),  # no name to parse: the text stands in
+            name=N("hg+https://hg.example/x"),  # no name to parse: the text stands in
             version=None,
             location=Location(file=file, line=3),
-            unsupported=EDITABLE,
+            unsupported=VCS,
         ),
     )
     x86_pins, _ = pins_for_target(reqs, X86, force_build=frozenset({"Tool"}))
     assert [(p.name, p.unsupported, p.force_build) for p in x86_pins] == [
         ("six", None, False),
         ("tool", VCS, True),
-        ("-e .", EDITABLE, False),
+        ("hg+https://hg.example/x", VCS, False),
     ]
 
 
 def test_a_name_both_pinned_and_unsupported_warns(tmp_path: Path) -> None:
     file = tmp_path / "requirements.txt"
-    reqs = parse(tmp_path, "six==1.17.0\nsix @ https://files.example/six-1.17.0.tar.gz\n")
+    reqs = parse(tmp_path, "six==1.17.0\nsix @ git+https://git.example/six@1.17.0\n")
     pins, warnings = pins_for_target(reqs, ARM)
     assert [(p.name, p.version) for p in pins] == [("six", Version("1.17.0")), ("six", None)]
     assert warnings == (
-        f"six: {file}:2 (six @ https://files.example/six-1.17.0.tar.gz) and {file}:1 "
+        f"six: {file}:2 (six @ git+https://git.example/six@1.17.0) and {file}:1 "
         "both name it; pip would refuse both",
     )
