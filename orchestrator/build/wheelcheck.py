@@ -13,7 +13,8 @@ Writes ``OUT/symbols.json``.
 ``target`` (in a container of the target's base image, under QEMU for a foreign target, with
 the image's own Python): the wheels are unpacked onto ``sys.path`` (the builder checked their
 tags against the target's), each ELF object is loaded with ``dlopen(RTLD_NOW)`` and
-``LD_BIND_NOW=1`` in a fresh interpreter (the dynamic loader's own verdict), and each
+``LD_BIND_NOW=1`` in a fresh interpreter (the dynamic loader's own verdict; an executable,
+such as uwsgi's binary, by its own loader's ``--list`` with ``LD_BIND_NOW=1``), and each
 top-level module is imported in a fresh interpreter (``LD_BIND_NOW=1``). A
 ``ModuleNotFoundError`` for a module the wheel does not ship is a dependency that is not
 installed here: noted, not failed. ``--no-import`` skips imports (packages that refuse to
@@ -36,6 +37,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -74,6 +77,8 @@ _IMPORT_SNIPPET = (
     "    result = {}\n"
     f"print({_MARKER!r} + json.dumps(result), flush=True)\n"
 )
+#: What glibc's and musl's loaders print for an object that does not load.
+_LOADER_PROBLEM = re.compile(r"undefined symbol|not found|Error relocating|Error loading")
 _DEFAULT_LIB_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
 #: musl's loader without an /etc/ld-musl-<arch>.path (musl's ldso/dynlink.c).
 _MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
@@ -280,6 +285,34 @@ def is_elf(path: Path) -> bool:
         return False
 
 
+def interpreter_of(path: Path) -> str | None:
+    """The program interpreter (``PT_INTERP``) of an ELF executable; ``None`` for a library.
+
+    Read by hand (the target step has no pyelftools): a PIE executable is an ``ET_DYN``
+    like a shared library, and only its interpreter tells them apart."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data[:4] != ELF_MAGIC or len(data) < 64:
+        return None
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    if wide:
+        phoff, phentsize, phnum = struct.unpack_from(order + "Q14xHH", data, 32)
+    else:
+        phoff, phentsize, phnum = struct.unpack_from(order + "I10xHH", data, 28)
+    for index in range(phnum):
+        at = phoff + index * phentsize
+        if at + phentsize > len(data) or struct.unpack_from(order + "I", data, at)[0] != 3:
+            continue
+        fields = "IIQQ" if wide else "IIII"
+        offset = struct.unpack_from(order + fields, data, at)[2 if wide else 1]
+        size_at = at + (32 if wide else 16)
+        size = struct.unpack_from(order + ("Q" if wide else "I"), data, size_at)[0]
+        return data[offset : offset + size].rstrip(b"\0").decode("utf-8", "replace")
+    return None
+
+
 def unresolved(undefined: set[Symbol], defined: set[Symbol]) -> list[str]:
     """``name@version`` of each undefined symbol no definition satisfies, sorted.
 
@@ -381,7 +414,8 @@ def check_objects(
         if elf is None:
             continue
         loaded, not_found = libraries.closure(elf)
-        defined = set(provided)
+        # An executable runs on its own: the Python interpreter's symbols are not there.
+        defined = set() if interpreter_of(path) is not None else set(provided)
         for item in loaded:
             defined |= item.defined
         report[path.relative_to(site).as_posix()] = {
@@ -456,7 +490,41 @@ def _import(module: str, site: Path, modules: list[str]) -> str:
 
 
 def _load(path: Path) -> str:
+    interpreter = interpreter_of(path)
+    if interpreter is not None:
+        return _load_executable(path, interpreter)
     return run_snippet(_LOAD_SNIPPET, [str(path)]).get("error", "ok")
+
+
+def _load_executable(path: Path, interpreter: str) -> str:
+    """An executable (uwsgi's binary) cannot be dlopen()ed: its own loader lists it
+    instead (``ld.so --list``, glibc's and musl's), which maps and relocates it with
+    ``LD_BIND_NOW=1`` and reports what does not resolve, without running its main."""
+    env = dict(os.environ, LD_BIND_NOW="1")
+    command = [interpreter, "--list", str(path)]
+    if "ld-linux" in interpreter:
+        # glibc relocates in trace mode only as `ldd -r` asks it (musl's --list always does).
+        env.update(LD_TRACE_LOADED_OBJECTS="1", LD_WARN="yes", LD_BIND_NOW="yes")
+        command = [interpreter, str(path)]
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            cwd="/",
+            env=env,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"TimeoutExpired: took longer than {STEP_TIMEOUT} s"
+    except OSError as exc:
+        return f"{type(exc).__name__}: its interpreter {interpreter}: {exc}"
+    text = (done.stdout + done.stderr).decode("utf-8", "replace").splitlines()
+    bad = [line.strip() for line in text if _LOADER_PROBLEM.search(line)]
+    if done.returncode != 0 or bad:
+        shown = "; ".join(bad[:5]) or (text[-1].strip() if text else "")
+        return f"{interpreter} --list: exit code {done.returncode}: {shown}"
+    return "ok"
 
 
 # --- the two steps ----------------------------------------------------------------------------

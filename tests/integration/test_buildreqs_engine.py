@@ -1,8 +1,10 @@
 """Build requirements and system packages with the real engine and the real PyPI.
 
 - psycopg2 (from the session's one example build for linux/arm64): libpq-dev comes from
-  the knowledge file (the example's wheelhouse.yaml no longer names it), and the wheel
-  imports in a clean arm64 container without libpq5, libpq vendored by auditwheel.
+  the knowledge file (the example's wheelhouse.yaml no longer names it), it is
+  cross-compiled in ``auto`` mode with no QEMU fallback (Debian's pg_config answers for the
+  target, issue 18), and the wheel imports in a clean arm64 container without libpq5,
+  libpq vendored by auditwheel.
 - argon2-cffi-bindings (cffi in its build-system.requires, amd64): built offline with
   cffi's compiled part taken for the target from PyPI, then with cffi forced to build
   from source, built first in a level of its own.
@@ -112,7 +114,10 @@ def test_psycopg2_takes_libpq_dev_from_the_knowledge_file(
     assert (psycopg2.action, psycopg2.system_packages) == ("build", ("libpq-dev",))
     (build,) = example_arm64_build.run.builds
     assert [f for f in build.failures if f.name == "psycopg2"] == []
-    assert psycopg2_wheel(example_arm64_build).origin == "built"
+    wheel = psycopg2_wheel(example_arm64_build)
+    assert wheel.origin == "built"
+    # Cross-compiled and through the target check: no QEMU build (issue 18).
+    assert (wheel.build_mode, wheel.fallback_reason) == ("cross", None)
 
 
 def test_psycopg2s_wheel_carries_libpq_for_aarch64(example_arm64_build: ExampleBuild) -> None:

@@ -7,7 +7,10 @@ are unpacked and imported in fresh interpreters, as on the target.
 
 from __future__ import annotations
 
+import _ctypes
 import json
+import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -22,9 +25,11 @@ from orchestrator.build.wheelcheck import (
     Root,
     built_wheels,
     check_objects,
+    interpreter_of,
     main,
     missing_dependency,
     problems_of,
+    target_step,
     top_level_modules,
     unresolved,
 )
@@ -258,3 +263,73 @@ def test_the_interpreters_own_symbols_resolve(tmp_path: Path) -> None:
     report = check_objects([executable], executable.parent, Libraries(Root("/")), sys.executable)
     (info,) = report.values()
     assert info["unresolved"] == []
+
+
+def test_an_executable_is_told_from_a_library_by_its_interpreter() -> None:
+    # A PIE executable is an ET_DYN like a library: only PT_INTERP tells them apart, and
+    # dlopen() refuses it ("cannot dynamically load position-independent executable").
+    interpreter = interpreter_of(Path(sys.executable).resolve())
+    assert interpreter is not None and "ld-" in interpreter
+    assert interpreter_of(Path(_ctypes.__file__)) is None
+
+
+def test_a_file_that_is_not_elf_has_no_interpreter(tmp_path: Path) -> None:
+    (tmp_path / "x").write_bytes(b"#!/bin/sh\n")
+    assert interpreter_of(tmp_path / "x") is None
+
+
+def gcc(*args: str) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc on this machine")
+    subprocess.run(["gcc", *args], check=True, capture_output=True)
+
+
+def compile_executable(tmp_path: Path, source: str) -> Path:
+    """A PIE executable built on this machine by gcc, beside a ``libstub.so`` it links
+    (``$ORIGIN``) that no longer defines ``Py_IsInitialized`` once the executable is linked:
+    uwsgi's binary after auditwheel dropped libpython."""
+    (tmp_path / "with.c").write_text("int Py_IsInitialized(void) { return 0; }\n")
+    (tmp_path / "without.c").write_text("int other(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text(source)
+    lib, exe = tmp_path / "libstub.so", tmp_path / "demo"
+    shared = ("-shared", "-fPIC", "-Wl,-soname,libstub.so", "-o", str(lib))
+    gcc(*shared, str(tmp_path / "with.c"))
+    gcc("-pie", "-fPIE", "-o", str(exe), str(tmp_path / "main.c"),
+        f"-L{tmp_path}", "-lstub", "-Wl,-rpath,$ORIGIN")  # fmt: skip
+    gcc(*shared, str(tmp_path / "without.c"))
+    return exe
+
+
+def executable_wheel(tmp_path: Path, exe: Path) -> Path:
+    wheel = tmp_path / "demo-1.0-py3-none-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(exe, "demo-1.0.data/scripts/demo")
+        archive.write(exe.with_name("libstub.so"), "demo-1.0.data/scripts/libstub.so")
+    return wheel
+
+
+# It needs a Python symbol that no library it links defines, and in a process of its own
+# nothing else provides it (the interpreter's symbols are there only for an extension).
+NEEDS_PYTHON = "extern int Py_IsInitialized(void);\nint main(void) { return Py_IsInitialized(); }\n"
+
+
+def test_an_executable_gets_none_of_the_interpreters_symbols(tmp_path: Path) -> None:
+    pytest.importorskip("elftools")
+    exe = compile_executable(tmp_path, NEEDS_PYTHON)
+    report = check_objects([exe], tmp_path, Libraries(Root("/")), sys.executable)
+    assert report["demo"]["unresolved"] == ["Py_IsInitialized"]
+
+
+def test_an_executable_is_loaded_by_its_own_loader_and_fails_on_a_missing_symbol(
+    tmp_path: Path,
+) -> None:
+    exe = compile_executable(tmp_path, NEEDS_PYTHON)
+    loads = target_step([executable_wheel(tmp_path, exe)], imports=False)["loads"]
+    verdict = loads["demo-1.0.data/scripts/demo"]
+    assert "--list: exit code" in verdict and "undefined symbol: Py_IsInitialized" in verdict
+
+
+def test_an_executable_whose_symbols_resolve_loads(tmp_path: Path) -> None:
+    exe = compile_executable(tmp_path, '#include <stdio.h>\nint main(void) { puts("hi"); }\n')
+    loads = target_step([executable_wheel(tmp_path, exe)], imports=False)["loads"]
+    assert loads["demo-1.0.data/scripts/demo"] == "ok"

@@ -684,18 +684,14 @@ def test_each_build_says_how_it_runs_on_its_target(
     result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
 
     assert result.code == 0, result.err
-    emulate_only = (
-        "the knowledge file says its build can only be emulated: Runs pg_config (a target "
-        "binary) for paths and the server version. Alpine's libpq-dev (since 3.15) ships "
-        "pg_config; postgresql-dev also works but is larger."
-    )
     rust = "Rust builds are not cross-compiled (no Rust std library for the target)"
     alpine = "no tested cross toolchain for Alpine (apk) targets"
     by_config = "packages.rpi-gpio.build_mode: emulate"
     assert modes_of(result) == {
         (GLIBC_ARM, "docopt"): ("cross", True, None),
         (GLIBC_ARM, "orjson"): ("emulate", False, rust),
-        (GLIBC_ARM, "psycopg2"): ("emulate", False, emulate_only),
+        # Debian's pg_config answers for the target: cross first since issue 18.
+        (GLIBC_ARM, "psycopg2"): ("cross", True, None),
         (GLIBC_ARM, "rpi-gpio"): ("emulate", False, by_config),
         (MUSL_ARM, "docopt"): ("emulate", False, alpine),
         (MUSL_ARM, "orjson"): ("emulate", False, alpine),
@@ -721,17 +717,12 @@ def test_the_table_shows_the_mode_and_why_when_it_is_not_the_default(
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
         f"{GLIBC_ARM}  (builds in python:3.12-slim; Python 3.12.0 assumed)",
-        "  PACKAGE   VERSION  ACTION  MODE     FILE / REASON",
-        "  docopt    0.6.2    build   cross    docopt-0.6.2.tar.gz",
-        " " * 38 + "why: no manylinux aarch64 wheel for cp312; sdist only",
-        "  psycopg2  2.9.10   build   emulate  psycopg2-2.9.10.tar.gz",
-        " " * 38 + "why: no manylinux aarch64 wheel for cp312; sdist only",
-        " "
-        * 38
-        + "mode: the knowledge file says its build can only be emulated: Runs pg_config (a "
-        "target binary) for paths and the server version. Alpine's libpq-dev (since 3.15) "
-        "ships pg_config; postgresql-dev also works but is larger.",
-        " " * 38 + "system packages: libpq-dev",
+        "  PACKAGE   VERSION  ACTION  MODE   FILE / REASON",
+        "  docopt    0.6.2    build   cross  docopt-0.6.2.tar.gz",
+        " " * 36 + "why: no manylinux aarch64 wheel for cp312; sdist only",
+        "  psycopg2  2.9.10   build   cross  psycopg2-2.9.10.tar.gz",
+        " " * 36 + "why: no manylinux aarch64 wheel for cp312; sdist only",
+        " " * 36 + "system packages: libpq-dev",
         "0 wheels, 2 builds, 0 errors",
     ]
 
