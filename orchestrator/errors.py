@@ -31,6 +31,8 @@ class ExitCode(IntEnum):
     REGISTRY_FAILED = 8
     #: ``build --check-reproducible``: a package built again gave other bytes.
     NOT_REPRODUCIBLE = 9
+    #: No space left (or over quota) where the cache or the output is written.
+    DISK_FULL = 10
 
 
 class WheelhouseError(Exception):
@@ -101,3 +103,9 @@ class RegistryError(WheelhouseError):
 
 class ResolveError(BadInputError):
     """uv could not resolve the requirements for a target."""
+
+
+class DiskFullError(WheelhouseError):
+    """ENOSPC or EDQUOT while writing the cache or the output; nothing half-written is kept."""
+
+    exit_code = ExitCode.DISK_FULL

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from orchestrator.errors import BadInputError
+from orchestrator.errors import BadInputError, DiskFullError
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -64,4 +66,28 @@ def read_text(path: Path, *, what: str, error: type[BadInputError], hint: str) -
         raise error(
             f"{path}:{line}: not UTF-8 text (byte {exc.start}: {exc.reason})",
             hint="save the file as UTF-8",
+        ) from None
+
+
+#: The settings that move the cache and the output elsewhere (named by ``DiskFullError``).
+CACHE_SETTING = "`cache_dir:` in wheelhouse.yaml (or $WHEELHOUSE_CACHE_DIR)"
+OUTPUT_SETTING = "`output:` in wheelhouse.yaml"
+#: What a full file system (or a full quota) says.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def space_checked(where: Path, doing: str, *, setting: str) -> Iterator[None]:
+    """Turn a full disk under ``where`` into ``DiskFullError`` (exit 10) saying what was being
+    written and which setting moves it. The writers inside clean up their temporary files
+    first (they raise through their own ``finally``), so nothing half-written is kept."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        raise DiskFullError(
+            f"{os.strerror(exc.errno)}: {where}, while {doing} (nothing half-written is kept)",
+            hint=f"free space there (`df -h {where}`) or point {setting} at a larger file "
+            "system, then run the build again: what was downloaded or built before is kept",
         ) from None

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.paths import write_atomically
+from orchestrator.paths import CACHE_SETTING, space_checked, write_atomically
 from orchestrator.pypi.downloads import link_or_copy
 
 META_FILE = "meta.json"
@@ -137,6 +137,13 @@ class BuildCache:
         self, key: str, wheels: Sequence[Path], meta: BuiltMeta, inputs: CacheKeyInputs
     ) -> CachedBuild:
         """Copy ``wheels`` in and write meta.json, all in a temp dir renamed into place."""
+        doing = f"storing {', '.join(w.name for w in wheels)} in the build cache"
+        with space_checked(self.root, doing, setting=CACHE_SETTING):
+            return self._store(key, wheels, meta, inputs)
+
+    def _store(
+        self, key: str, wheels: Sequence[Path], meta: BuiltMeta, inputs: CacheKeyInputs
+    ) -> CachedBuild:
         self.root.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
         try:
@@ -171,7 +178,8 @@ class BuildCache:
     ) -> None:
         """Remember them, so the next run provides them from the start (and keys the same)."""
         data = json.dumps(list(requirements)) + "\n"
-        write_atomically(self._learned(sdist_sha256, target_id), data.encode("utf-8"))
+        with space_checked(self.root, "recording build requirements", setting=CACHE_SETTING):
+            write_atomically(self._learned(sdist_sha256, target_id), data.encode("utf-8"))
 
     def _learned(self, sdist_sha256: str, target_id: str) -> Path:
         return self.root / LEARNED_DIR / f"{sdist_sha256}-{target_id}.json"

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol, Self
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
 
-from orchestrator.errors import EngineError, RegistryError, TargetError
+from orchestrator.errors import DiskFullError, EngineError, RegistryError, TargetError
 from orchestrator.targets import Arch
 
 LineCallback = Callable[[str], None]
@@ -391,8 +391,9 @@ class DockerEngine:
         start = self._clock()
         # No start_new_session: buildx stays in wheelhouse's process group, so Ctrl-C or a CI
         # runner's kill of the group stops it too, and BuildKit cancels the build when its
-        # client goes. Killing wheelhouse's process alone leaves buildx running until its next
-        # line of output meets the closed pipe (tests/integration/test_kill.py).
+        # client goes. SIGKILLing wheelhouse's process alone leaves buildx running until its
+        # next line of output meets the closed pipe (tests/integration/test_kill.py); SIGTERM
+        # or SIGINT to it alone kills buildx below (tests/integration/test_interrupt.py).
         try:
             process = popen(
                 args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -403,10 +404,16 @@ class DockerEngine:
             ) from None
         with process, _deadline(process, request.timeout) as expired:
             assert process.stdout is not None
-            for raw in process.stdout:
-                line = raw.rstrip("\n")
-                tail.append(line)
-                on_line(line)
+            try:
+                for raw in process.stdout:
+                    line = raw.rstrip("\n")
+                    tail.append(line)
+                    on_line(line)
+            except BaseException:
+                # SIGTERM to wheelhouse alone (`docker stop`, `kill PID`) or an error: the
+                # build stops with it (BuildKit cancels when its client goes).
+                process.kill()
+                raise
             returncode = process.wait()
         result = BuildxResult(
             returncode=returncode,
@@ -500,9 +507,16 @@ _NO_QEMU = ("exec format error",)
 _NO_IMAGE = ("pull access denied", "failed to resolve source metadata", "not found: manifest")
 
 
-def _classify(output: str, platform: str | None) -> EngineError | None:
+def _classify(output: str, platform: str | None) -> EngineError | DiskFullError | None:
     """The engine-level problem a failed buildx run reports, if it is one."""
     last = _last_error_line(output)
+    if "no space left on device" in output.lower():
+        return DiskFullError(
+            f"no space left on device during docker buildx build: {last}",
+            hint="free space where the build's output goes (the cache's work/ directory: "
+            "`cache_dir:` or $WHEELHOUSE_CACHE_DIR) or in Docker's data root "
+            "(`docker system df`), then run the build again",
+        )
     if any(s in output for s in _ENGINE_DOWN):
         return EngineError(f"the Docker engine is not answering: {last}", hint=HINT_START_ENGINE)
     if any(s in output for s in _NO_BUILDX):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Protocol, cast
@@ -55,7 +56,8 @@ app = typer.Typer(
         "  wheelhouse verify --arch arm64  (install and import it, no compiler)\n\n"
         "Settings live in wheelhouse.yaml (see README). Exit codes: 0 ok, 2 bad input, "
         "3 plan has errors, 4 some builds failed, 5 verify failed, 6 Docker/buildx/QEMU "
-        "unavailable, 7 package index unavailable, 8 registry unreachable or push refused."
+        "unavailable, 7 package index unavailable, 8 registry unreachable or push refused, "
+        "9 not reproducible, 10 disk full, 130/143 interrupted (SIGINT/SIGTERM)."
     ),
     no_args_is_help=True,
     context_settings={"max_content_width": 100},
@@ -466,13 +468,51 @@ def version() -> None:
     typer.echo(__version__)
 
 
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM (`docker stop`, `kill PID`, a CI runner's cancel).
+
+    A BaseException, as KeyboardInterrupt is, so no ``except Exception`` swallows it and
+    every ``finally`` runs (the work directory removed, the build lock dropped, buildx
+    killed); not a KeyboardInterrupt, which typer turns into a silent return of 130 that
+    ended the run with exit 0.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+#: What an interrupted run leaves, said when it stops.
+INTERRUPTED = (
+    "each wheelhouse is the previous one or a complete new one, never half-written; what "
+    "was downloaded or built before is in the cache, so the next run goes on from there"
+)
+
+
 def main() -> None:
     """Entry point: run the app, turn our errors into a message and an exit code."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in signals}
     try:
-        app(standalone_mode=False)
+        _main()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main() -> None:
+    try:
+        code = app(standalone_mode=False)
     except WheelhouseError as exc:
         _report(exc)
         sys.exit(int(exc.exit_code))
+    except Interrupted as exc:
+        typer.echo(f"interrupted ({signal.Signals(exc.signum).name}): {INTERRUPTED}", err=True)
+        sys.exit(128 + exc.signum)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
@@ -481,6 +521,9 @@ def main() -> None:
     except _click_exception() as exc:
         cast(_Showable, exc).show()
         sys.exit(int(ExitCode.BAD_INPUT))
+    # Without standalone mode typer returns a typer.Exit's code instead of exiting with it.
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _report(exc: WheelhouseError) -> None:

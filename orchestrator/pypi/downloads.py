@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from orchestrator.errors import IndexUnavailableError
+from orchestrator.paths import CACHE_SETTING, space_checked
 from orchestrator.pypi.localfiles import is_file_url, local_response
 from orchestrator.pypi.retry import Refusals
 from orchestrator.urls import url_to_path
@@ -155,15 +156,18 @@ class Downloader:
         stored = self.store.get(request.sha256, request.filename)
         if stored is not None:
             return StoredFile(path=stored, sha256=stored.parent.name)
-        temp = self.store.temp_file()
-        try:
-            actual = self._download_with_retries(request, temp)
-            expected = (request.sha256 or actual).lower()
-            if actual != expected:
-                raise HashMismatchError(request.filename, request.url, expected, actual)
-            return StoredFile(path=self.store.put(temp, actual, request.filename), sha256=actual)
-        finally:
-            temp.unlink(missing_ok=True)
+        doing = f"downloading {request.filename}"
+        with space_checked(self.store.root, doing, setting=CACHE_SETTING):
+            temp = self.store.temp_file()
+            try:
+                actual = self._download_with_retries(request, temp)
+                expected = (request.sha256 or actual).lower()
+                if actual != expected:
+                    raise HashMismatchError(request.filename, request.url, expected, actual)
+                path = self.store.put(temp, actual, request.filename)
+                return StoredFile(path=path, sha256=actual)
+            finally:
+                temp.unlink(missing_ok=True)
 
     def fetch_all(self, requests: Iterable[FileRequest]) -> list[StoredFile]:
         """Fetch concurrently; results come back in the order of ``requests``."""

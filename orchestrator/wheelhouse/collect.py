@@ -74,6 +74,7 @@ from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import BuildFailedError
 from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
+from orchestrator.paths import OUTPUT_SETTING, space_checked
 from orchestrator.targets import Target
 
 MANIFEST_FORMAT = 2
@@ -183,6 +184,18 @@ def collect_wheelhouse(
     Raises ``BuildFailedError`` when an artifact is not the wheel it claims to be (missing
     file, bad file name, or a sha256 that no longer matches: a corrupted cache).
     """
+    doing = f"writing the wheelhouse of {build.target.id} (the previous one is as it was)"
+    with space_checked(output_root, doing, setting=OUTPUT_SETTING):
+        return _collect(build, output_root, clock=clock, check=check)
+
+
+def _collect(
+    build: TargetBuild,
+    output_root: Path,
+    *,
+    clock: Clock,
+    check: Callable[[Path], bool] | None,
+) -> WheelhouseResult:
     target_id = build.target.id
     output_root.mkdir(parents=True, exist_ok=True)
     with _locked(output_root / f".{target_id}.lock"):
@@ -204,7 +217,12 @@ def collect_wheelhouse(
             shutil.rmtree(new_dir, ignore_errors=True)
             result = _result(build, link, new_dir, entries, removed)
             return replace(result, real_path=previous or new_dir, published=False)
-        _publish(link, new_dir)
+        try:
+            _publish(link, new_dir)
+        except BaseException:
+            if _current_dir(link) != new_dir:  # not swapped in: the previous one stays
+                shutil.rmtree(new_dir, ignore_errors=True)
+            raise
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
     return _result(build, link, new_dir, entries, removed)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import stat
 from pathlib import Path
 
 import pytest
 
-from orchestrator.paths import write_atomically
+from orchestrator.errors import DiskFullError, ExitCode
+from orchestrator.paths import CACHE_SETTING, space_checked, write_atomically
 
 
 def test_a_cache_file_is_replaced_whole_and_readable_by_all(tmp_path: Path) -> None:
@@ -26,3 +28,27 @@ def test_a_file_that_cannot_be_put_in_place_leaves_no_temporary_file(tmp_path: P
         write_atomically(in_the_way, b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]
     assert list(in_the_way.iterdir()) == []
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_is_the_projects_error_naming_the_place(tmp_path: Path, code: int) -> None:
+    with (
+        pytest.raises(DiskFullError) as info,
+        space_checked(tmp_path, "downloading six.whl", setting=CACHE_SETTING),
+    ):
+        raise OSError(code, "full")
+    assert info.value.exit_code == ExitCode.DISK_FULL
+    assert int(ExitCode.DISK_FULL) == 10
+    assert info.value.message.endswith(
+        f": {tmp_path}, while downloading six.whl (nothing half-written is kept)"
+    )
+    assert info.value.hint == (
+        f"free space there (`df -h {tmp_path}`) or point `cache_dir:` in wheelhouse.yaml "
+        "(or $WHEELHOUSE_CACHE_DIR) at a larger file system, then run the build again: "
+        "what was downloaded or built before is kept"
+    )
+
+
+def test_other_os_errors_pass_through(tmp_path: Path) -> None:
+    with pytest.raises(PermissionError), space_checked(tmp_path, "x", setting=CACHE_SETTING):
+        raise PermissionError(errno.EACCES, "denied")

@@ -22,7 +22,7 @@ from orchestrator.build.engine import (
     StepEvent,
     parse_platforms,
 )
-from orchestrator.errors import EngineError, ExitCode, RegistryError
+from orchestrator.errors import DiskFullError, EngineError, ExitCode, RegistryError
 from orchestrator.targets import Arch
 
 AMD64_ID = "sha256:" + "1" * 64
@@ -362,6 +362,31 @@ def test_a_base_image_that_cannot_be_pulled(tmp_path: Path) -> None:
     engine = DockerEngine(popen=FakePopen(FakeProcess(lines, code=1)))
     with pytest.raises(EngineError, match="base image is missing"):
         engine.buildx_build(request(tmp_path), lambda _l: None)
+
+
+def test_no_space_for_the_exported_wheels_is_a_disk_full_error(tmp_path: Path) -> None:
+    lines = [
+        "ERROR: failed to solve: error from receiver: write /c/work/1/out/a.whl: "
+        "no space left on device"
+    ]
+    engine = DockerEngine(popen=FakePopen(FakeProcess(lines, code=1)))
+    with pytest.raises(DiskFullError, match="no space left on device during docker") as info:
+        engine.buildx_build(request(tmp_path), lambda _l: None)
+    assert info.value.exit_code == ExitCode.DISK_FULL
+    assert info.value.hint is not None and "docker system df" in info.value.hint
+
+
+def test_an_interrupt_while_buildx_runs_kills_it(tmp_path: Path) -> None:
+    """SIGTERM to wheelhouse alone: buildx must not go on building without it."""
+    process = FakeProcess(["#1 [internal] load build definition"], block=True)
+    engine = DockerEngine(popen=FakePopen(process))
+
+    def interrupted(_line: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.buildx_build(request(tmp_path), interrupted)
+    assert process.killed.is_set()
 
 
 def test_no_docker_cli(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from orchestrator.errors import BuildFailedError
+from orchestrator.errors import BuildFailedError, DiskFullError
 from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
 from orchestrator.targets import Target
 from orchestrator.wheelhouse import collect
@@ -481,7 +481,9 @@ def test_the_next_run_after_a_crash_cleans_up(
         collect_wheelhouse(build_of(six), out, clock=clock)
     monkeypatch.undo()
     leftovers = {p.name for p in out.iterdir()}
-    assert len(leftovers) == 5  # link, lock, current, unpublished new tree, staged link
+    # link, lock, current, staged link: the unpublished new tree is removed on the way out
+    # (a SIGKILL would leave it too; the next run removes both)
+    assert len(leftovers) == 4
 
     result = collect_wheelhouse(build_of(six), out, clock=clock)
 
@@ -605,3 +607,29 @@ def test_a_tree_its_check_accepts_is_published(wheels: Path, out: Path) -> None:
     result = collect_wheelhouse(build_of(six), out, clock=clock, check=lambda _tree: True)
     assert result.published is True
     assert (out / TARGET.id / "six-1.16.0-py3-none-any.whl").is_file()
+
+
+@pytest.mark.parametrize("where", ["_write_durably", "_publish"])
+def test_a_full_output_disk_keeps_the_previous_wheelhouse_and_no_tree(
+    wheels: Path, out: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The fake beside tests/integration/test_disk_full.py's real tmpfs."""
+    six = artifact(make_wheel(wheels, "six", "1.16.0"))
+    first = collect_wheelhouse(build_of(six), out, clock=clock)
+    before = {p.name: p.read_bytes() for p in first.real_path.rglob("*") if p.is_file()}
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(collect, where, full)
+    demo = artifact(make_wheel(wheels, "demo", "1.0"))
+    with pytest.raises(DiskFullError) as info:
+        collect_wheelhouse(build_of(six, demo), out, clock=clock)
+
+    assert f"while writing the wheelhouse of {TARGET.id}" in info.value.message
+    link = out / TARGET.id
+    assert link.resolve() == first.real_path.resolve()
+    assert {p.name: p.read_bytes() for p in link.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [TARGET.id, f".{TARGET.id}.lock", first.real_path.name]
+    )
