@@ -89,6 +89,35 @@ class Pin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecipeSummary:
+    """What ``plan`` shows of a package's wheelhouse.yaml recipe on one target: env
+    names only (values may be private), config settings expanded for the target,
+    patches by file name and sha256."""
+
+    env: tuple[str, ...] = ()
+    config_settings: tuple[tuple[str, str], ...] = ()
+    #: (file name, sha256), in the order they are applied.
+    patches: tuple[tuple[str, str], ...] = ()
+    before_build: str | None = None
+    test: str | None = None
+    imports: tuple[str, ...] | None = None
+
+    @property
+    def builds_differently(self) -> bool:
+        return bool(self.env or self.config_settings or self.patches or self.before_build)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": list(self.env),
+            "config_settings": dict(self.config_settings),
+            "patches": [{"file": f, "sha256": sha} for f, sha in self.patches],
+            "before_build": self.before_build,
+            "test": self.test,
+            "imports": None if self.imports is None else list(self.imports),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class PackagePlan:
     """The decision for one package on one target."""
 
@@ -110,6 +139,8 @@ class PackagePlan:
     build_mode_reason: str | None = None
     #: Where the file comes from when not the index (``find-links``); ``None`` for the index.
     source: str | None = None
+    #: wheelhouse.yaml's ``packages.<name>`` recipe (env, patches, test ...), if any.
+    recipe: RecipeSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +156,7 @@ class PackagePlan:
             "qemu_fallback": self.qemu_fallback,
             "build_mode_reason": self.build_mode_reason,
             "source": self.source,
+            "recipe": None if self.recipe is None else self.recipe.to_json(),
         }
 
 

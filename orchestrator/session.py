@@ -14,6 +14,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from orchestrator.build.recipe import recipe_summary
 from orchestrator.config import BuildMode, Config, Recipe, TargetConfig, load_config
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Plan, ReleaseFile
@@ -126,7 +127,26 @@ class Session:
             ),
             closure=self._closure_check(index, hashed=hashed, lock=lock, find_links=find_links),
         )
-        return plan, index
+        return self._with_recipes(plan), index
+
+    def _with_recipes(self, plan: Plan) -> Plan:
+        """Each planned package with its wheelhouse.yaml recipe, for ``plan`` to show."""
+        recipes = self.recipes
+        if not recipes:
+            return plan
+        targets = tuple(
+            replace(
+                tp,
+                packages=tuple(
+                    replace(p, recipe=recipe_summary(recipes[p.name], tp.target))
+                    if p.name in recipes
+                    else p
+                    for p in tp.packages
+                ),
+            )
+            for tp in plan.targets
+        )
+        return replace(plan, targets=targets)
 
     def _closure_check(
         self, index: IndexConfig, *, hashed: bool, lock: bool, find_links: tuple[str, ...]

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from orchestrator.config import Recipe
+from orchestrator.model import RecipeSummary
 from orchestrator.targets import Target
 
 RECIPES_DIR = "recipes"
@@ -61,6 +62,18 @@ def recipe_digest(recipe: Recipe, target: Target) -> str:
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def recipe_summary(recipe: Recipe, target: Target) -> RecipeSummary:
+    """What ``plan`` shows of ``recipe`` on ``target`` (reads the patch files)."""
+    return RecipeSummary(
+        env=tuple(k for k, _ in recipe.env),
+        config_settings=tuple((k, expand(v, target)) for k, v in recipe.config_settings),
+        patches=tuple((p.name, patch_sha256(p)) for p in recipe.patches),
+        before_build=recipe.before_build,
+        test=recipe.test,
+        imports=recipe.imports,
+    )
 
 
 def patch_sha256(path: Path) -> str:

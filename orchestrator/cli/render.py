@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestrator.model import PackagePlan, Plan, TargetPlan
+from orchestrator.model import PackagePlan, Plan, RecipeSummary, TargetPlan
 from orchestrator.urls import shown_location
 
 _ACTION_WORD = {"download": "wheel", "build": "build", "error": "ERROR", "app": "app"}
@@ -52,7 +52,42 @@ def _rows(pkg: PackagePlan) -> list[_Row]:
             rows.append(_more(f"mode: {pkg.build_mode_reason}"))
         if pkg.system_packages:
             rows.append(_more(f"system packages: {' '.join(pkg.system_packages)}"))
+    if pkg.recipe is not None and pkg.action in ("build", "download"):
+        rows.append(_more(f"recipe: {recipe_line(pkg.recipe, built=pkg.action == 'build')}"))
     return rows
+
+
+#: Commands longer than this are cut in the table (``plan --json`` has them whole).
+_COMMAND_WIDTH = 40
+
+
+def recipe_line(recipe: RecipeSummary, *, built: bool) -> str:
+    """``env A B; config_settings K=V; patches x.patch (sha256 1a2b3c4d); ...``; for a
+    downloaded wheel, the parts that change only the build are said to be unused."""
+    parts = []
+    if recipe.env:
+        parts.append(f"env {' '.join(recipe.env)}")
+    if recipe.config_settings:
+        parts.append(f"config_settings {' '.join(f'{k}={v}' for k, v in recipe.config_settings)}")
+    if recipe.patches:
+        patches = ", ".join(f"{name} (sha256 {sha[:12]})" for name, sha in recipe.patches)
+        parts.append(f"patches {patches}")
+    if recipe.before_build is not None:
+        parts.append(f"before_build: {_cut(recipe.before_build)}")
+    if recipe.test is not None:
+        parts.append(f"test: {_cut(recipe.test)}")
+    if recipe.imports is not None:
+        parts.append(f"imports {' '.join(recipe.imports)}")
+    line = "; ".join(parts)
+    if not built and recipe.builds_differently:
+        line += " (env, config_settings, patches and before_build are unused: a wheel is "
+        line += "downloaded; force_build: true builds it)"
+    return line
+
+
+def _cut(command: str) -> str:
+    flat = " ".join(command.split())
+    return flat if len(flat) <= _COMMAND_WIDTH else flat[: _COMMAND_WIDTH - 3] + "..."
 
 
 def _more(text: str) -> _Row:

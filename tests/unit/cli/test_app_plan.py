@@ -482,6 +482,59 @@ def test_the_plan_shows_what_the_knowledge_file_installs_for_each_build(
     }
 
 
+def test_the_plan_shows_each_packages_recipe(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    index: FakeIndex,
+) -> None:
+    (tmp_path / "fix.patch").write_bytes(b"--- a/x\n+++ b/x\n")
+    config = project(
+        tmp_path,
+        "cffi==1.17.1\npycparser==2.22\ndocopt==0.6.2\n",
+        f"targets: [{GLIBC_X86}]\n"
+        "packages:\n"
+        "  docopt:\n"
+        "    env: {SECRETISH: hunter2, ARCH: '${TARGET_ARCH}'}\n"
+        "    config_settings: {--build-option: '--plat=${PLATFORM_TAG}'}\n"
+        "    patches: [fix.patch]\n"
+        "    before_build: make -C vendor/lib && ./configure --with-a-very-long-option-list\n"
+        "    test: docopt-check\n"
+        "  cffi:\n"
+        "    patches: [fix.patch]\n"
+        "    imports: [cffi, _cffi_backend]\n",
+    )
+    patch_sha = hashlib.sha256(b"--- a/x\n+++ b/x\n").hexdigest()
+
+    table = run(monkeypatch, capsys, "plan", "-c", str(config))
+    result = run(monkeypatch, capsys, "plan", "-c", str(config), "--json")
+
+    assert table.code == 0, table.err
+    lines = [line.strip() for line in table.out.splitlines()]
+    assert (
+        "recipe: env SECRETISH ARCH; config_settings --build-option=--plat=manylinux_2_36_x86_64; "
+        f"patches fix.patch (sha256 {patch_sha[:12]}); "
+        "before_build: make -C vendor/lib && ./configure --w...; test: docopt-check"
+    ) in lines
+    assert (
+        f"recipe: patches fix.patch (sha256 {patch_sha[:12]}); imports cffi _cffi_backend "
+        "(env, config_settings, patches and before_build are unused: a wheel is downloaded; "
+        "force_build: true builds it)"
+    ) in lines
+    assert "hunter2" not in table.out + result.out
+    packages = {p["name"]: p for p in json.loads(result.out)["targets"][0]["packages"]}
+    assert packages["pycparser"]["recipe"] is None
+    assert packages["docopt"]["recipe"] == {
+        "env": ["SECRETISH", "ARCH"],
+        "config_settings": {"--build-option": "--plat=manylinux_2_36_x86_64"},
+        "patches": [{"file": "fix.patch", "sha256": patch_sha}],
+        "before_build": "make -C vendor/lib && ./configure --with-a-very-long-option-list",
+        "test": "docopt-check",
+        "imports": None,
+    }
+    assert packages["cffi"]["recipe"]["imports"] == ["cffi", "_cffi_backend"]
+
+
 def test_wheelhouse_yaml_replaces_the_knowledge_files_list_for_its_manager(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -619,6 +672,7 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": None,
                         "source": None,
+                        "recipe": None,
                     },
                     {
                         "name": "docopt",
@@ -633,6 +687,7 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": "no tested cross toolchain for Alpine (apk) targets",
                         "source": None,
+                        "recipe": None,
                     },
                     {
                         "name": "nope",
@@ -648,6 +703,7 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": None,
                         "source": None,
+                        "recipe": None,
                     },
                 ],
             }
