@@ -1,13 +1,15 @@
-"""``wheelhouse publish`` against the loopback registry, then the runtime stage that mounts it.
+"""The nightly workflow's commands against the loopback registry, then the runtime stage.
 
-The commands a user runs: ``wheelhouse build`` of an arm64 and an amd64 target both named
-by the multi-platform base tag (``127.0.0.1:5000/wheelhouse-test/python:3.11-bookworm``,
-as ``python:3.12-slim`` would be named; download-only, so QEMU runs only the arm64
-image's Python probe), ``wheelhouse publish --image`` of both to a repository of its own
-under one tag, then, for the host (amd64) target only, the printed
-``wheelhouse dockerfile --from-image`` stage built FROM that same multi-platform tag,
+examples/ci/wheelhouse-nightly.yml's ``build`` and ``publish`` steps run as written
+there: ``wheelhouse build --verify --json`` (with the step summary) of an arm64 and an
+amd64 target both named by the multi-platform base tag
+(``127.0.0.1:5000/wheelhouse-test/python:3.11-bookworm``, as ``python:3.12-slim`` would
+be named; download-only, so QEMU runs only the arm64 image's Python probe and verify),
+then ``wheelhouse publish --image "$WHEELHOUSE_IMAGE" --json`` of both under one tag of
+a repository of its own. Then, for the host (amd64) target only, the printed
+``wheelhouse dockerfile --from-image`` stage is built FROM that same multi-platform tag,
 offline, run, and searched for wheel files. The registry is scripts/start-registry.sh's
-(started by ``make setup``). About 45 s on a quiet machine, most of it the runtime stage.
+(started by ``make setup``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 
 WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
+WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "ci" / "wheelhouse-nightly.yml"
 REGISTRY = "127.0.0.1:5000"
 BASE_TAG = f"{REGISTRY}/wheelhouse-test/python:3.11-bookworm"
 TARGET = "cp311-manylinux_2_36_x86_64"
@@ -50,6 +54,26 @@ def wheelhouse(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     )
 
 
+def workflow_step(step_id: str) -> str:
+    """The ``run:`` of the nightly workflow's step ``step_id``, as written there."""
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["wheelhouse"]["steps"]
+    (step,) = [s for s in steps if s.get("id") == step_id]
+    return str(step["run"])
+
+
+def run_step(step_id: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The step's command with bash -e, as GitHub runs a ``run:`` (the venv's CLI first)."""
+    path = f"{WHEELHOUSE_CLI.parent}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", workflow_step(step_id)],
+        cwd=cwd,
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     if os.uname().machine != "x86_64":
@@ -62,13 +86,36 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         f"  - id: {TARGET}\n    base_image: {BASE_TAG}\n"
         f"  - id: {ARM_TARGET}\n    base_image: {BASE_TAG}\n"
     )
-    env = {**os.environ, "WHEELHOUSE_CACHE_DIR": str(root / "cache")}
-    built = wheelhouse("build", cwd=root, env=env)
+    env = {
+        **os.environ,
+        "WHEELHOUSE_CACHE_DIR": str(root / "cache"),
+        "GITHUB_STEP_SUMMARY": str(root / "summary.md"),
+    }
+    built = run_step("build", root, env)  # wheelhouse build --verify --json > build.json
     assert built.returncode == 0, built.stderr
     # Each target's Python was asked of its own platform's image behind the one tag.
     for target in (TARGET, ARM_TARGET):
         assert f"[{target}] Python 3.11.2, glibc 2.36 in {BASE_TAG}" in built.stderr
+    report = json.loads((root / "build.json").read_text())
+    assert report["ok"] is True
+    assert report["verify"]["ok"] is True
+    summary = (root / "summary.md").read_text()
+    assert "## wheelhouse build" in summary
+    assert "## wheelhouse verify" in summary
     return root, env
+
+
+def test_the_nightly_workflow_keeps_its_cache_directory() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    cache_dir = workflow["env"]["WHEELHOUSE_CACHE_DIR"]
+    steps = workflow["jobs"]["wheelhouse"]["steps"]
+    (cache,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert cache["with"]["path"] == cache_dir
+    assert "${{ github.run_id }}" in cache["with"]["key"]  # saved every night
+    assert cache["with"]["restore-keys"]  # ... and last night's restored
+    # The only other commands it runs: installing wheelhouse.
+    runs = [s["run"] for s in steps if "run" in s and s.get("id") not in ("build", "publish")]
+    assert [r.split("#")[0].strip() for r in runs] == ["pip install wheelhouse"]
 
 
 def test_a_published_wheelhouse_installs_offline_from_the_multi_platform_base(
@@ -76,9 +123,10 @@ def test_a_published_wheelhouse_installs_offline_from_the_multi_platform_base(
 ) -> None:
     root, env = project
     ref = f"{REGISTRY}/wheelhouse-test-publish/run{os.getpid()}-{time.time_ns()}:nightly"
-    published = wheelhouse("publish", "--image", ref, "--json", cwd=root, env=env)
+    # wheelhouse publish --image "$WHEELHOUSE_IMAGE" --json > publish.json
+    published = run_step("publish", root, {**env, "WHEELHOUSE_IMAGE": ref})
     assert published.returncode == 0, published.stderr
-    (tag,) = json.loads(published.stdout)["tags"]
+    (tag,) = json.loads((root / "publish.json").read_text())["tags"]
     assert (tag["tag"], sorted(tag["platforms"])) == (ref, ["linux/amd64", "linux/arm64"])
     assert f"[{TARGET}] pushing 3 wheels" in published.stderr  # progress, on stderr
 
