@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""amd64 native vs arm64 cross-compiled vs arm64 under QEMU: build times of real sdists.
+"""amd64 native vs arm64 (or armv7l) cross-compiled vs under QEMU: build times of real sdists.
 
 Usage: .venv/bin/python scripts/bench_cross.py [--packages cffi crcmod psutil netifaces]
-       [--repeat N] [--modes native cross emulate] [--libc glibc|musl]
+       [--repeat N] [--modes native cross emulate] [--libc glibc|musl] [--arch arm64|armv7]
 
 Each package is built alone (one buildx run each, so packages do not compete for the CPU)
 with the real builder and a fresh wheelhouse cache, so nothing comes from wheelhouse's build
@@ -15,6 +15,8 @@ bench stops. cffi and psutil have aarch64 wheels on PyPI and are forced from sou
 knowledge file is left out, so every build of a mode shares one toolchain stage with the
 integration tests (python3-dev, libffi-dev). ``--libc musl`` builds for the musl CPython
 3.13 images instead (musllinux_1_2; their cross builds use the amd64 image as cross_image).
+``--arch armv7`` builds for 32-bit Raspberry Pi OS (cp311-manylinux_2_36_armv7l, the armhf
+image; Debian's gcc-arm-linux-gnueabihf for the cross column; glibc only).
 Needs the engine, the local test images (`make setup`) and PyPI.
 """
 
@@ -25,11 +27,33 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlib import CROSS, EMULATE, LIBCS, NATIVE, VERSIONS, WARM_UP, Bench, Timing, measure
+from benchlib import (
+    CROSS,
+    EMULATE,
+    LIBCS,
+    NATIVE,
+    VERSIONS,
+    WARM_UP,
+    Bench,
+    Column,
+    Timing,
+    measure,
+)
 
 from orchestrator.knowledge import Knowledge
 
 COLUMNS = {"native": NATIVE, "cross": CROSS, "emulate": EMULATE}
+#: ``--arch``: the test images' key and the table's name for the foreign architecture.
+ARCHES = {"arm64": ("arm64", "arm64"), "armv7": ("armhf", "armv7l")}
+
+
+def columns_for(arch: str) -> dict[str, Column]:
+    key = ARCHES[arch][0]
+    return {
+        "native": NATIVE,
+        "cross": Column(arch=key, mode=CROSS.mode, built=CROSS.built),
+        "emulate": Column(arch=key, mode=EMULATE.mode, built=EMULATE.built),
+    }
 
 
 def _seconds(value: float | None) -> str:
@@ -40,10 +64,12 @@ def _ratio(top: float | None, bottom: float | None) -> str:
     return "-" if top is None or not bottom else f"{top / bottom:.1f}x"
 
 
-def table(results: dict[tuple[str, str], Timing], packages: Sequence[str]) -> str:
+def table(
+    results: dict[tuple[str, str], Timing], packages: Sequence[str], arch: str = "arm64"
+) -> str:
     """Markdown: per package the three stage times, the ratios, the cross check's time."""
     lines = [
-        "| package | amd64 native | arm64 cross | arm64 QEMU | cross / native "
+        f"| package | amd64 native | {arch} cross | {arch} QEMU | cross / native "
         "| QEMU / native | QEMU / cross | cross check (QEMU) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -85,11 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--libc", default="glibc", choices=list(LIBCS), help="the Debian or the musl test images"
     )
+    parser.add_argument(
+        "--arch", default="arm64", choices=list(ARCHES), help="the foreign architecture"
+    )
     args = parser.parse_args(argv)
+    if args.arch == "armv7" and args.libc != "glibc":
+        parser.error("--arch armv7 has Debian (glibc) test images only")
+    columns = columns_for(args.arch)
     with tempfile.TemporaryDirectory(prefix="wheelhouse-bench-cross-") as work:
-        bench = Bench(Path(work), COLUMNS, knowledge=Knowledge(), images=LIBCS[args.libc])
+        bench = Bench(Path(work), columns, knowledge=Knowledge(), images=LIBCS[args.libc])
         results = measure(bench.build, args.modes, args.packages, args.repeat)
-    print(table(results, args.packages))
+    print(table(results, args.packages, ARCHES[args.arch][1]))
     return 0
 
 

@@ -49,8 +49,13 @@ GLIBC = Images(
     images={
         "amd64": "wheelhouse-test/python:3.11-bookworm-amd64",
         "arm64": "wheelhouse-test/python:3.11-bookworm-arm64",
+        "armhf": "wheelhouse-test/python:3.11-bookworm-armhf",
     },
-    targets={"amd64": "cp311-manylinux_2_36_x86_64", "arm64": "cp311-manylinux_2_36_aarch64"},
+    targets={
+        "amd64": "cp311-manylinux_2_36_x86_64",
+        "arm64": "cp311-manylinux_2_36_aarch64",
+        "armhf": "cp311-manylinux_2_36_armv7l",
+    },
     package_manager="apt",
     system_packages=("python3-dev", "libffi-dev"),
 )

@@ -320,3 +320,31 @@ def test_host_arch() -> None:
     assert host_arch("x86_64") is Arch.X86_64
     assert host_arch("aarch64") is Arch.AARCH64
     assert host_arch("sparc64") is None
+
+
+def test_an_armv7l_target_needs_qemu_arm_and_its_armhf_image(tmp_path: Path) -> None:
+    # 32-bit Raspberry Pi OS: linux/arm/v7, qemu-user-static's `qemu-arm` entry (a 64-bit
+    # ARM handler does not run armhf binaries), the armhf base image probed with `true`.
+    armhf = "wheelhouse-test/python:3.11-bookworm-armhf"
+    amd64 = "wheelhouse-test/python:3.11-bookworm-amd64"
+    target = tcfg(Target.parse("cp311-manylinux_2_36_armv7l"), armhf, cross_image=amd64)
+    engine = FakeEngine(
+        platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"),
+        for_platform={(amd64, "linux/amd64"): PlatformImage(state="present")},
+    )
+    only_arm64 = run_doctor(engine, [target], machine="x86_64", binfmt_dir=binfmt(tmp_path))
+    (platform,) = [c for c in only_arm64 if c.name == "platform linux/arm/v7"]
+    assert not platform.ok
+    assert str(tmp_path / "qemu-arm") in platform.detail
+    assert platform.fix is not None and "tonistiigi/binfmt --install arm`" in platform.fix
+    assert engine.ran == []
+
+    (tmp_path / "qemu-arm").write_text(QEMU_OK.replace("aarch64", "arm"))
+    engine.images[armhf] = "present"
+    checks = run_doctor(engine, [target], machine="x86_64", binfmt_dir=tmp_path)
+    assert [(c.name, c.ok) for c in checks][3:] == [
+        ("platform linux/arm/v7", True),
+        (f"base image {armhf} (cp311-manylinux_2_36_armv7l)", True),
+        (f"cross image {amd64} (cp311-manylinux_2_36_armv7l)", True),
+    ]
+    assert engine.ran == [(armhf, "linux/arm/v7")]
