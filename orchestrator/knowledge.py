@@ -10,6 +10,7 @@ error names the file and the field path (``packages.psycopg2.apt[0]``).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -31,7 +32,19 @@ PACKAGED_SOURCE = f"orchestrator/data/{DATA_FILE}"
 
 _MANAGER_KEYS = ("apt", "apk", "none")
 _PROVIDER_KEYS = ("apt", "apk")
-_PACKAGE_KEYS = ("apt", "apk", "runtime_apt", "runtime_apk", "rust", "emulate_only", "notes")
+_PACKAGE_KEYS = (
+    "apt",
+    "apk",
+    "runtime_apt",
+    "runtime_apk",
+    "rust",
+    "emulate_only",
+    "test",
+    "imports",
+    "notes",
+)
+#: A dotted module name, as wheelhouse.yaml's ``imports`` takes it.
+_MODULE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 #: Sections that map a header, module, library, command or requirement to its packages.
 _PROVIDER_SECTIONS = ("headers", "pkg_config", "libraries", "commands", "build_requirements")
 _TOP_KEYS = ("toolchain", "rust_toolchain", "packages", *_PROVIDER_SECTIONS)
@@ -51,6 +64,10 @@ class PackageKnowledge:
     rust: bool = False
     #: The build runs target programs: it can be emulated, never cross-compiled.
     emulate_only: bool = False
+    #: verify's defaults for this package (wheelhouse.yaml's ``test``/``imports`` win):
+    #: for uwsgi, whose one module imports only inside the uwsgi binary, run the binary.
+    test: str | None = None
+    imports: tuple[str, ...] | None = None
     notes: str = ""
 
     def build(self, manager: PackageManager) -> tuple[str, ...]:
@@ -244,12 +261,28 @@ class _Parser:
             key: self.names(entry.get(key, []), f"{where}.{key}")
             for key in ("apt", "apk", "runtime_apt", "runtime_apk")
         }
+        test = self.text(entry["test"], f"{where}.test") if "test" in entry else None
+        if test == "":
+            raise self.error(f"{where}.test", "is empty", "a shell command, e.g. uwsgi --version")
         return PackageKnowledge(
             rust=self.flag(entry.get("rust", False), f"{where}.rust"),
             emulate_only=self.flag(entry.get("emulate_only", False), f"{where}.emulate_only"),
+            test=test,
+            imports=self.modules(entry["imports"], f"{where}.imports")
+            if "imports" in entry
+            else None,
             notes=self.text(entry.get("notes", ""), f"{where}.notes"),
             **lists,
         )
+
+    def modules(self, value: object, where: str) -> tuple[str, ...]:
+        fix = "a YAML list of module names, e.g. [yaml, yaml.cyaml], or [] for none"
+        if not isinstance(value, list):
+            raise self.error(where, f"expected a list of module names, got {value!r}", fix)
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not _MODULE.match(item):
+                raise self.error(f"{where}[{index}]", f"not a module name: {item!r}", fix)
+        return tuple(value)
 
     def providers_section(self, data: object, where: str) -> dict[str, Providers]:
         result: dict[str, Providers] = {}

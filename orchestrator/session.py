@@ -69,8 +69,24 @@ class Session:
 
     @property
     def recipes(self) -> dict[NormalizedName, Recipe]:
-        """wheelhouse.yaml's ``packages.<name>`` recipes (env, patches, test ...)."""
-        return {n: p.recipe for n, p in self.config.packages.items() if not p.recipe.empty}
+        """wheelhouse.yaml's ``packages.<name>`` recipes (env, patches, test ...), over the
+        knowledge file's verify defaults (``test``, ``imports``)."""
+        recipes = {
+            name: Recipe(test=entry.test, imports=entry.imports)
+            for name, entry in self.knowledge.packages.items()
+            if entry.test is not None or entry.imports is not None
+        }
+        for name, package in self.config.packages.items():
+            own = package.recipe
+            if own.empty:
+                continue
+            known = recipes.get(name, Recipe())
+            recipes[name] = replace(
+                own,
+                test=own.test if own.test is not None else known.test,
+                imports=own.imports if own.imports is not None else known.imports,
+            )
+        return recipes
 
     @property
     def force_build(self) -> frozenset[str]:

@@ -77,7 +77,7 @@ def recipe_line(recipe: RecipeSummary, *, built: bool) -> str:
     if recipe.test is not None:
         parts.append(f"test: {_cut(recipe.test)}")
     if recipe.imports is not None:
-        parts.append(f"imports {' '.join(recipe.imports)}")
+        parts.append(f"imports {' '.join(recipe.imports) or '(none)'}")
     line = "; ".join(parts)
     if not built and recipe.builds_differently:
         line += " (env, config_settings, patches and before_build are unused: a wheel is "

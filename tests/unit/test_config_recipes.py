@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.config import Recipe, parse_config
 from orchestrator.errors import ConfigError
+from orchestrator.session import Session
 
 
 def recipe(tmp_path: Path, entry: dict[str, object]) -> Recipe:
@@ -102,3 +103,32 @@ def test_a_config_setting_that_is_not_a_string(tmp_path: Path) -> None:
 def test_an_import_that_is_not_a_module_name(tmp_path: Path) -> None:
     exc = error(tmp_path, {"imports": ["demo-pkg"]})
     assert exc.message.endswith("packages.Demo_Pkg.imports[0]: 'demo-pkg' is not a module name")
+
+
+# --- the knowledge file's verify defaults under wheelhouse.yaml's recipes ---------------------
+
+
+def _session_recipes(tmp_path: Path, packages: str) -> dict[str, Recipe]:
+    (tmp_path / "requirements.txt").write_text("uwsgi==2.0.28\n", encoding="utf-8")
+    config = tmp_path / "wheelhouse.yaml"
+    config.write_text(
+        f"requirements: requirements.txt\ntargets: [cp311-manylinux_2_36_aarch64]\n{packages}",
+        encoding="utf-8",
+    )
+    return {str(k): v for k, v in Session.open(config, None, [], []).recipes.items()}
+
+
+def test_the_knowledge_files_test_and_imports_apply_without_a_recipe(tmp_path: Path) -> None:
+    recipes = _session_recipes(tmp_path, "")
+    assert recipes["uwsgi"] == Recipe(test="uwsgi --version", imports=())
+
+
+def test_wheelhouse_yaml_wins_field_by_field_over_the_knowledge_file(tmp_path: Path) -> None:
+    own_test = "packages:\n  uwsgi:\n    test: uwsgi --help\n    env: {A: b}\n"
+    assert _session_recipes(tmp_path, own_test)["uwsgi"] == Recipe(
+        env=(("A", "b"),), test="uwsgi --help", imports=()
+    )
+    own_imports = "packages:\n  uwsgi:\n    imports: [uwsgidecorators]\n"
+    assert _session_recipes(tmp_path, own_imports)["uwsgi"] == Recipe(
+        test="uwsgi --version", imports=("uwsgidecorators",)
+    )

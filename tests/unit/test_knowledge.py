@@ -328,3 +328,31 @@ def test_invalid_yaml_is_reported_with_its_line() -> None:
 
 def test_errors_in_the_packaged_file_name_it() -> None:
     assert PACKAGED_SOURCE == "orchestrator/data/system-packages.yaml"
+
+
+# --- verify defaults: test and imports --------------------------------------------------------
+
+
+def test_uwsgi_is_verified_by_running_its_binary_not_by_importing_uwsgidecorators() -> None:
+    uwsgi = load_knowledge().packages[n("uwsgi")]
+    assert (uwsgi.test, uwsgi.imports) == ("uwsgi --version", ())
+
+
+def test_an_entry_without_test_or_imports_keeps_verifys_guess() -> None:
+    entry = parse(MINIMAL + "packages:\n  foo:\n    apt: [libfoo-dev]\n").packages[n("foo")]
+    assert (entry.test, entry.imports) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "hint"),
+    [
+        ("test: 3", "packages.foo.test", "a sentence"),
+        ("test: ''", "packages.foo.test", "a shell command, e.g. uwsgi --version"),
+        ("imports: yaml", "packages.foo.imports", "[] for none"),
+        ("imports: [yaml, 2x]", "packages.foo.imports[1]", "[] for none"),
+    ],
+)
+def test_bad_test_or_imports_name_the_field(entry: str, where: str, hint: str) -> None:
+    error = config_error(MINIMAL + f"packages:\n  foo:\n    {entry}\n")
+    assert f"k.yaml: {where}" in str(error)
+    assert error.hint is not None and hint in error.hint
