@@ -164,6 +164,9 @@ class PackagePlan:
 class TargetPlan:
     target: Target
     packages: tuple[PackagePlan, ...]
+    #: Why the target could not be planned at all (its packages are then empty); the
+    #: other targets of the run are planned and built (exit 3 still says it failed).
+    error: str | None = None
 
     def by_action(self, action: Action) -> tuple[PackagePlan, ...]:
         return tuple(p for p in self.packages if p.action == action)
@@ -180,7 +183,7 @@ class Plan:
 
     @property
     def has_errors(self) -> bool:
-        return any(t.by_action("error") for t in self.targets)
+        return any(t.error or t.by_action("error") for t in self.targets)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -188,6 +191,7 @@ class Plan:
                 {
                     "id": t.target.id,
                     "packages": [p.to_json() for p in t.packages],
+                    **({"error": t.error} if t.error else {}),
                 }
                 for t in self.targets
             ]

@@ -81,6 +81,12 @@ class BuildRun:
 
     def problem(self) -> WheelhouseError | None:
         """The first thing that went wrong, as the error whose exit code CI sees."""
+        unplanned = [t.target.id for t in self.plan.targets if t.error]
+        if unplanned:
+            return PlanError(
+                f"{len(unplanned)} target(s) could not be planned: {', '.join(unplanned)} "
+                "(the others were built; see the plan)"
+            )
         if self.plan.has_errors:
             return PlanError("some packages can be neither downloaded nor built (see the plan)")
         failed = [f"{b.target.id}: {f.name}" for b in self.builds for f in b.failures]
@@ -131,6 +137,10 @@ def _run_build(
     ):
         resolve = _build_requirements_resolver(session, index, downloader.store)
         for tp in plan.targets:
+            if tp.error is not None:
+                unpublished[tp.target.id] = f"not planned: {tp.error.splitlines()[0]}"
+                say(f"[{tp.target.id}] not planned, wheelhouse left as it was: {tp.error}")
+                continue
             tcfg = session.target_config(tp.target)
             say(f"[{tp.target.id}] {_counts(tp)}; building in {tcfg.base_image}")
 

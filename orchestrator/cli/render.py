@@ -26,6 +26,10 @@ def _target_table(tp: TargetPlan, image: str | None) -> str:
         " assumed" if target.python_micro is None else ""
     )
     header = target.id + (f"  (builds in {image}; {python})" if image else f"  ({python})")
+    if tp.error is not None:
+        # Not planned at all: say why, indented as a row's detail; the others are planned.
+        why = "\n".join(f"  {line.strip()}" for line in tp.error.splitlines())
+        return f"{target.id}\n  ERROR: this target cannot be planned\n{why}"
     rows: list[_Row] = [("PACKAGE", "VERSION", "ACTION", "MODE", "FILE / REASON")]
     for pkg in tp.packages:
         rows.extend(_rows(pkg))

@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from orchestrator.config import Config, TargetConfig
-from orchestrator.errors import RequirementsError
+from orchestrator.errors import BadInputError, RequirementsError
 from orchestrator.model import PackagePlan, Pin, Plan, ProjectPage, ReleaseFile, TargetPlan
 from orchestrator.plan import requirements as reqs
 from orchestrator.plan import uvlock
@@ -64,6 +64,9 @@ class PlanInputs:
     warnings: tuple[str, ...] = ()
     #: ``--find-links`` files by project, offered beside the index's (``findlinks``).
     find_links: Mapping[NormalizedName, tuple[ReleaseFile, ...]] = field(default_factory=dict)
+    #: Targets that cannot be planned (a lock's requires-python excludes them, uv cannot
+    #: resolve for them): the error, planned as that target's alone (``TargetPlan.error``).
+    errors: Mapping[Target, str] = field(default_factory=dict)
 
 
 def is_uv_lock(path: Path) -> bool:
@@ -94,11 +97,33 @@ def pins_from_lock(
     path: Path, targets: Sequence[TargetConfig], force_build: frozenset[str]
 ) -> PlanInputs:
     lock = uvlock.parse_uv_lock(path)
-    pins = {
-        tc.target: uvlock.pins_for_target(lock, tc.target, force_build=force_build)
-        for tc in targets
-    }
-    return PlanInputs(pins=pins)
+    pins: dict[Target, tuple[Pin, ...]] = {}
+    errors = _per_target(
+        targets,
+        lambda tc: pins.__setitem__(
+            tc.target, uvlock.pins_for_target(lock, tc.target, force_build=force_build)
+        ),
+    )
+    return PlanInputs(pins=pins, errors=errors)
+
+
+def _per_target(
+    targets: Sequence[TargetConfig], plan_one: Callable[[TargetConfig], None]
+) -> dict[Target, str]:
+    """Run ``plan_one`` for each target; a target's bad-input error (excluded Python, uv
+    cannot resolve for it) becomes that target's, so the others are planned and built.
+    When every target fails the first error is raised: nothing would be built anyway."""
+    errors: dict[Target, str] = {}
+    first: BadInputError | None = None
+    for tc in targets:
+        try:
+            plan_one(tc)
+        except BadInputError as exc:
+            errors[tc.target] = str(exc)
+            first = first or exc
+    if first is not None and len(errors) == len(targets):
+        raise first
+    return errors
 
 
 def pins_from_requirements(
@@ -120,7 +145,8 @@ def pins_from_requirements(
     pins: dict[Target, tuple[Pin, ...]] = {}
     warnings: list[str] = []
     prepared = _prepared(parsed, prepare_sources)
-    for tc in targets:
+
+    def plan_one(tc: TargetConfig) -> None:
         source = replace(parsed, sources=())
         if must_resolve:
             source = _resolved(parsed.files[0], tc.target, compile_for)
@@ -131,7 +157,10 @@ def pins_from_requirements(
         names = {p.name for p in own}
         pins[tc.target] = tuple(p for p in target_pins if p.name not in names) + own
         warnings.extend(f"{tc.target.id}: {w}" for w in target_warnings)
+
+    errors = _per_target(targets, plan_one)
     return PlanInputs(
+        errors=errors,
         pins=pins,
         index_url=parsed.index_url,
         extra_index_urls=parsed.extra_index_urls,
@@ -220,6 +249,8 @@ def plan_all(
 
     targets: list[TargetPlan] = []
     warnings = list(inputs.warnings)
+    for target, error in inputs.errors.items():
+        targets.append(TargetPlan(target=target, packages=(), error=error))
     for target, pins in inputs.pins.items():
         if closure is None:
             targets.append(plan_pins(target, pins))

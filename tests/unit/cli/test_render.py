@@ -208,3 +208,15 @@ def test_the_header_says_the_python_markers_are_evaluated_with() -> None:
     assert table.splitlines()[0] == (
         "cp311-manylinux_2_36_aarch64  (builds in debian:bookworm; Python 3.11.2)"
     )
+
+
+def test_a_target_that_cannot_be_planned_says_why_beside_the_others() -> None:
+    old = Target.parse("cp310-manylinux_2_36_x86_64")
+    error = "uv.lock: requires-python >=3.11 excludes target cp310\n  hint: drop the target"
+    plan = Plan(targets=(TargetPlan(target=old, packages=(), error=error),))
+    assert plan_table(plan) == (
+        "cp310-manylinux_2_36_x86_64\n"
+        "  ERROR: this target cannot be planned\n"
+        "  uv.lock: requires-python >=3.11 excludes target cp310\n"
+        "  hint: drop the target"
+    )

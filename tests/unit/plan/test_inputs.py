@@ -12,7 +12,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from orchestrator.config import Config, TargetConfig
-from orchestrator.errors import RequirementsError
+from orchestrator.errors import RequirementsError, ResolveError
 from orchestrator.model import Pin, ProjectPage, ReleaseFile
 from orchestrator.plan import inputs as plan_inputs
 from orchestrator.plan import requirements as reqs
@@ -519,3 +519,60 @@ def test_source_lines_are_prepared_once_and_pinned_per_target(tmp_path: Path) ->
     )
     rows = {p.name: (p.action, p.source) for p in plan.targets[0].packages}
     assert rows == {"app": ("app", None), "crcmod": ("build", "url"), "six": ("download", None)}
+
+
+# --- a target that cannot be planned ----------------------------------------------------------
+
+OLD_PYTHON = Target.parse("cp310-manylinux_2_36_x86_64")
+
+
+def test_a_target_the_lock_excludes_is_its_error_and_the_others_are_planned() -> None:
+    targets = tuple(TargetConfig.default(t) for t in (OLD_PYTHON, GLIBC_X86))
+
+    inputs = plan_inputs.pins_from_lock(DEMO_LOCK, targets, frozenset())
+
+    assert list(inputs.pins) == [GLIBC_X86]
+    assert list(inputs.errors) == [OLD_PYTHON]
+    assert f"requires-python >=3.11 excludes target {OLD_PYTHON.id}" in inputs.errors[OLD_PYTHON]
+    assert "hint: drop the target" in inputs.errors[OLD_PYTHON]
+    plan = plan_inputs.plan_all(
+        inputs, fetch_projects=FakeIndex({}), system_packages=no_system_packages
+    )
+    old, x86 = plan.targets
+    assert (old.target, old.packages, x86.target) == (OLD_PYTHON, (), GLIBC_X86)
+    assert x86.packages and x86.error is None
+    assert plan.has_errors
+    assert plan.to_json()["targets"][0] == {
+        "id": OLD_PYTHON.id,
+        "packages": [],
+        "error": inputs.errors[OLD_PYTHON],
+    }
+    assert "error" not in plan.to_json()["targets"][1]
+
+
+def test_when_every_target_fails_the_first_error_is_raised() -> None:
+    old_arm = Target.parse("cp310-manylinux_2_36_aarch64")
+    targets = tuple(TargetConfig.default(t) for t in (OLD_PYTHON, old_arm))
+    with pytest.raises(RequirementsError, match=f"excludes target {OLD_PYTHON.id}"):
+        plan_inputs.pins_from_lock(DEMO_LOCK, targets, frozenset())
+
+
+def test_a_target_uv_cannot_resolve_for_is_its_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "docopt>=0.6\n")
+
+    def compile_for(_path: Path, target: Target) -> str:
+        if target == MUSL_ARM:
+            raise ResolveError(f"uv could not resolve {path} for {target.id}: no solution")
+        return "docopt==0.6.2\n"
+
+    inputs = plan_inputs.pins_from_requirements(
+        reqs.parse_requirements(path),
+        TARGETS,
+        force_build=frozenset(),
+        resolve="auto",
+        compile_for=compile_for,
+    )
+    assert list(inputs.pins) == [GLIBC_X86]
+    assert inputs.errors == {
+        MUSL_ARM: f"uv could not resolve {path} for {MUSL_ARM.id}: no solution"
+    }
