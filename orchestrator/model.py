@@ -52,6 +52,9 @@ class ReleaseFile:
     core_metadata: str | None = None
     #: Where it comes from when not an index (``find-links``); ``None`` for the index.
     source: str | None = None
+    #: For a ``git`` source: the commit it was made from, and the repository (masked).
+    commit: str | None = None
+    repository: str | None = None
 
     @property
     def is_wheel(self) -> bool:
@@ -139,6 +142,10 @@ class PackagePlan:
     build_mode_reason: str | None = None
     #: Where the file comes from when not the index (``find-links``); ``None`` for the index.
     source: str | None = None
+    #: For a ``git`` source: the commit the sdist was made from, and the repository URL
+    #: (credentials masked).
+    commit: str | None = None
+    repository: str | None = None
     #: wheelhouse.yaml's ``packages.<name>`` recipe (env, patches, test ...), if any.
     recipe: RecipeSummary | None = None
 
@@ -156,6 +163,8 @@ class PackagePlan:
             "qemu_fallback": self.qemu_fallback,
             "build_mode_reason": self.build_mode_reason,
             "source": self.source,
+            "commit": self.commit,
+            "repository": self.repository,
             "recipe": None if self.recipe is None else self.recipe.to_json(),
         }
 
@@ -216,6 +225,11 @@ class Artifact:
     build_seconds: float | None = None
     #: True when the built wheel came from wheelhouse's build cache (no build ran).
     cached: bool = False
+    #: Where its file came from when not the index (``PackagePlan.source``), and for
+    #: ``git`` the commit and the repository (masked).
+    source: str | None = None
+    commit: str | None = None
+    repository: str | None = None
     #: How a built wheel was built: on its own architecture (``native``), cross-compiled on
     #: the build machine and checked on the target (``cross``), or under QEMU (``emulate``).
     build_mode: BuildModeName | None = None

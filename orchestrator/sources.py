@@ -5,11 +5,16 @@ then stored the same way. Wiring, like ``session``: it joins ``pypi`` to ``plan`
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.plan.gitspec import GitSpec
 from orchestrator.plan.sources import SourceError
 from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest
 from orchestrator.pypi.uv import uv_command
@@ -33,7 +38,7 @@ class HostSources:
             raise SourceError(f"{masked(url)}: {exc.message}") from exc
         return stored.path, stored.sha256
 
-    def sdist(self, folder: Path) -> tuple[Path, str]:
+    def sdist(self, folder: Path, *, epoch: int | None = None) -> tuple[Path, str]:
         out = self.cache_dir.resolve() / "sdists"
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="sdist-", dir=out) as tmp:
@@ -42,9 +47,129 @@ class HostSources:
             # header) make the same sdist, and the build cache hits, while the folder
             # is unchanged.
             env = {"SOURCE_DATE_EPOCH": "315532800", **os.environ, "UV_NO_PROGRESS": "1"}
+            if epoch is not None:  # a commit's own time: the same commit, the same sdist
+                env["SOURCE_DATE_EPOCH"] = str(max(epoch, 315532800))
             done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             made = sorted(Path(tmp).glob("*.tar.gz"))
             if done.returncode != 0 or len(made) != 1:
                 tail = "\n".join(done.stderr.strip().splitlines()[-5:])
                 raise SourceError(f"`uv build --sdist {folder}` failed: {tail}")
             return self.fetch(made[0].as_uri(), made[0].name, None)
+
+    def git(self, spec: GitSpec) -> tuple[str, Path, int]:
+        """Fetch on the host (the user's git configuration and credential helpers apply),
+        into ``<cache>/git/<key>.git``; check the commit out with its submodules into
+        ``<cache>/git/checkouts/<commit>``. Messages never show credentials."""
+        shown = masked(spec.url)
+        key = hashlib.sha256(shown.encode()).hexdigest()[:24]
+        repo = self.cache_dir / "git" / f"{key}.git"
+        if not repo.is_dir():
+            _git(spec, "init", "--quiet", "--bare", str(repo))
+        wanted = spec.locked_commit or spec.rev
+        commit = _commit(repo, wanted) if wanted and _is_sha(wanted) else None
+        if commit is None:
+            refs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+            _git(
+                spec,
+                "-C",
+                str(repo),
+                "fetch",
+                "--quiet",
+                "--force",
+                spec.url,
+                *refs,
+                "+HEAD:refs/wheelhouse/HEAD",
+            )
+            commit = _commit(repo, wanted or "refs/wheelhouse/HEAD")
+        if commit is None and wanted and _is_sha(wanted):
+            _git(spec, "-C", str(repo), "fetch", "--quiet", spec.url, wanted, check=False)
+            commit = _commit(repo, wanted)
+        if commit is None:
+            raise SourceError(
+                f"{shown}: no branch, tag or commit {wanted!r}; check the rev after `@` "
+                "(`git ls-remote` lists what the repository has)"
+            )
+        epoch = int(_git(spec, "-C", str(repo), "show", "-s", "--format=%ct", commit).strip())
+        return commit, self._checkout(spec, repo, commit), epoch
+
+    def _checkout(self, spec: GitSpec, repo: Path, commit: str) -> Path:
+        done = self.cache_dir / "git" / "checkouts" / commit
+        if (done / ".git").exists():
+            return done
+        done.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=done.parent))
+        try:
+            _git(spec, "clone", "--quiet", "--no-checkout", str(repo), str(tmp))
+            _git(spec, "-C", str(tmp), "checkout", "--quiet", "--detach", commit)
+            # Relative submodule URLs are taken from origin: the real repository, for the
+            # update only, then dropped, so no credential stays in the checkout.
+            _git(spec, "-C", str(tmp), "remote", "set-url", "origin", spec.url)
+            local = ("-c", "protocol.file.allow=always") if spec.url.startswith("file:") else ()
+            _git(
+                spec,
+                "-C",
+                str(tmp),
+                *local,
+                "submodule",
+                "update",
+                "--init",
+                "--recursive",
+                "--quiet",
+            )
+            _git(spec, "-C", str(tmp), "remote", "remove", "origin")
+            _forget_submodule_urls(spec, tmp)
+            tmp.rename(done)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return done
+
+
+def _forget_submodule_urls(spec: GitSpec, checkout: Path) -> None:
+    """Submodule URLs (which may hold the origin's credentials) out of the checkout's
+    config, and the submodules' ``.git`` pointer files out of the tree an sdist is made
+    of (a backend would pack them)."""
+    found = _git(
+        spec, "-C", str(checkout), "config", "--get-regexp", r"^submodule\..*\.url$", check=False
+    )
+    for line in found.splitlines():
+        key, _, url = line.partition(" ")
+        _git(spec, "-C", str(checkout), "config", key, masked(url))
+    for pointer in checkout.rglob(".git"):
+        if pointer.is_file() and pointer.parent != checkout:
+            pointer.unlink()
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _is_sha(rev: str) -> bool:
+    return _SHA.match(rev) is not None
+
+
+def _commit(repo: Path, rev: str) -> str | None:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _git(spec: GitSpec, *args: str, check: bool = True) -> str:
+    # Never wait for a password on a terminal: a credential helper or nothing.
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, env=env, check=False)
+    except FileNotFoundError:
+        raise SourceError("git is not installed on this machine; install git") from None
+    if check and done.returncode != 0:
+        text = done.stderr.strip().replace(spec.url, masked(spec.url))
+        tail = " ".join(text.splitlines()[-2:])
+        raise SourceError(f"git {_shown_args(args, spec)} failed: {tail}")
+    return done.stdout
+
+
+def _shown_args(args: Sequence[str], spec: GitSpec) -> str:
+    shown = [masked(a) if a == spec.url else a for a in args]
+    return " ".join(a for a in shown if not a.startswith("+refs"))

@@ -164,7 +164,14 @@ def _download_wheels(plan: TargetPlan, ctx: BuildContext) -> list[Artifact]:
     emit(ctx, plan.target, "download", message=f"{len(wanted)} wheel(s) from the index")
     stored = ctx.downloader.fetch_all(file_request(p) for p in wanted)
     return [
-        Artifact(name=p.name, version=p.version, path=f.path, sha256=f.sha256, origin="pypi")
+        Artifact(
+            name=p.name,
+            version=p.version,
+            path=f.path,
+            sha256=f.sha256,
+            origin="pypi",
+            source=p.source,
+        )
         for p, f in zip(wanted, stored, strict=True)
     ]
 

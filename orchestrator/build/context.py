@@ -176,6 +176,9 @@ def artifacts_of(prepared: Prepared, entry: CachedBuild, *, cached: bool) -> lis
             build_mode=mode_name(entry.meta.build_mode),
             fallback_reason=entry.meta.fallback_reason,
             check_seconds=entry.meta.check_seconds,
+            source=prepared.package.source,
+            commit=prepared.package.commit,
+            repository=prepared.package.repository,
         )
         for wheel in entry.wheels
     ]

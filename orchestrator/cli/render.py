@@ -46,7 +46,9 @@ def _rows(pkg: PackagePlan) -> list[_Row]:
     rows: list[_Row] = [
         (pkg.name, pkg.version, _ACTION_WORD[pkg.action], pkg.build_mode or "", detail)
     ]
-    if pkg.source and pkg.url:
+    if pkg.commit and pkg.repository:
+        rows.append(_more(f"from: git {pkg.repository} at {pkg.commit}"))
+    elif pkg.source and pkg.url:
         rows.append(_more(f"from: {pkg.source} {shown_location(pkg.url)}"))
     if pkg.action == "download" and pkg.reason:  # a yanked release: say so, as pip warns
         rows.append(_more(f"note: {pkg.reason}"))

@@ -163,6 +163,8 @@ def _plan_file(  # noqa: PLR0917
         reason=reason,
         system_packages=system_packages,
         source=file.source,
+        commit=file.commit,
+        repository=file.repository,
     )
 
 

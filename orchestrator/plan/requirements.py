@@ -81,7 +81,7 @@ class UnsupportedLine:
     marker: Marker | None = None
 
 
-SourceKind = Literal["url", "archive", "directory", "editable"]
+SourceKind = Literal["url", "archive", "directory", "editable", "git"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +93,8 @@ class SourceLine:
     kind: SourceKind
     location: Location
     text: str
-    #: The URL (``url``, fragment dropped) or the absolute path (the others).
+    #: The URL (``url``, fragment dropped; ``git``: as written, ``git+...@rev#...``) or the
+    #: absolute path (the others).
     target: str
     #: From ``name @``, ``#egg=`` or the archive's file name; ``None`` until prepared.
     name: NormalizedName | None = None
@@ -431,6 +432,9 @@ class _Reader:
         parsed = _parse_requirement(where, args)
         if isinstance(parsed, tuple):
             kind, name, marker, value = parsed
+            if kind == "vcs" and value.startswith("git+") and not constraint:
+                self.sources.append(_git_line(where, value, name, marker))
+                return
             if kind in ("url", "path") and not constraint:
                 self.sources.append(
                     _source_line(where, kind, value, (name, marker), hashes, self.folder(where))
@@ -446,6 +450,9 @@ class _Reader:
     def _editable(self, where: _Where, value: str, *, constraint: bool) -> None:
         if constraint:
             self._unsupported(where, "editable", value, constraint=constraint)
+        if value.startswith("git+"):
+            self.sources.append(_git_line(where, value, _name_from_location(value), None))
+            return
         if _URL.match(value) and not value.lower().startswith("file:"):
             self._unsupported(
                 where, "vcs" if _url_kind(value) == "vcs" else "editable", value, constraint=False
@@ -623,6 +630,24 @@ def _source_line(  # noqa: PLR0917
         name=name,
         marker=marker,
         hashes=frozenset(given),
+    )
+
+
+def _git_line(
+    where: _Where, value: str, name: NormalizedName | None, marker: Marker | None
+) -> SourceLine:
+    if name is None:
+        raise where.error(
+            "a git URL with no project name",
+            "write `name @ git+https://host/repo@rev`, or end the URL with `#egg=name`",
+        )
+    return SourceLine(
+        kind="git",
+        location=where.location,
+        text=where.text,
+        target=value,
+        name=name,
+        marker=marker,
     )
 
 

@@ -31,6 +31,7 @@ from packaging.version import Version
 
 from orchestrator.model import Pin, ReleaseFile
 from orchestrator.plan.findlinks import project_of
+from orchestrator.plan.gitspec import GitSpec, from_requirement
 from orchestrator.plan.requirements import SourceLine
 from orchestrator.targets import Target
 from orchestrator.urls import masked, url_path_name
@@ -54,8 +55,14 @@ class SourceHost(Protocol):
         """The stored file and its sha256 (checked against ``sha256`` when given)."""
         ...
 
-    def sdist(self, folder: Path) -> tuple[Path, str]:
-        """An sdist of ``folder`` in the store, and its sha256."""
+    def sdist(self, folder: Path, *, epoch: int | None = None) -> tuple[Path, str]:
+        """An sdist of ``folder`` in the store, and its sha256 (``epoch``: the date its
+        files get, so the same tree gives the same sdist)."""
+        ...
+
+    def git(self, spec: GitSpec) -> tuple[str, Path, int]:
+        """The commit ``spec`` names, a checkout of it with its submodules (never holding
+        credentials), and the commit's time."""
         ...
 
 
@@ -89,6 +96,8 @@ def _prepare(line: SourceLine, host: SourceHost, forced: set[NormalizedName]) ->
                 return _archive(line, host)
             case "directory":
                 return _folder(line, host, "path")
+            case "git":
+                return _git(line, host, from_requirement(line.target))
             case "editable":
                 name = line.name or _project_name(Path(line.target)) or fallback
                 if name in forced:
@@ -121,6 +130,22 @@ def _folder(line: SourceLine, host: SourceHost, source: str) -> Prepared:
     stored, sha256 = host.sdist(Path(line.target))
     name, version = _name_version(stored.name, line)
     file = ReleaseFile(filename=stored.name, url=stored.as_uri(), sha256=sha256, source=source)
+    return Prepared(line=line, name=name, version=version, file=file)
+
+
+def _git(line: SourceLine, host: SourceHost, spec: GitSpec) -> Prepared:
+    commit, checkout, epoch = host.git(spec)
+    folder = checkout / spec.subdirectory if spec.subdirectory else checkout
+    stored, sha256 = host.sdist(folder, epoch=epoch)
+    name, version = _name_version(stored.name, line)
+    file = ReleaseFile(
+        filename=stored.name,
+        url=stored.as_uri(),
+        sha256=sha256,
+        source="git",
+        commit=commit,
+        repository=masked(spec.url),
+    )
     return Prepared(line=line, name=name, version=version, file=file)
 
 

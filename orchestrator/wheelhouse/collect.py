@@ -26,7 +26,9 @@ tree is deleted after the switch. Leftovers of a killed run (``.<id>.tmp-*``, ``
     {"format": 2, "target": "<id>",
      "wheels": [{"name": <normalized>, "version": str, "file": str, "sha256": <hex>,
                  "origin": "pypi" | "built", "sdist_sha256": <hex> | null,
-                 "base_image_digest": str | null}],
+                 "base_image_digest": str | null,
+                 "source"?: "find-links" | "url" | "path" | "git",
+                 "commit"?: <git commit>, "repository"?: <git URL, credentials masked>}],
      "missing": [{"name": str, "version": str, "reason": str}]}
 
 ``missing`` lists the packages whose build failed: the wheelhouse is incomplete while it is
@@ -106,9 +108,15 @@ class WheelEntry:
     build_mode: str | None = None
     check_seconds: float | None = None
     fallback_reason: str | None = None
+    #: Not the index: ``source`` (find-links, url, path, git), and a git source's commit
+    #: and repository (masked); in the manifest only when set.
+    source: str | None = None
+    commit: str | None = None
+    repository: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``manifest.json`` item: a function of the inputs alone."""
+        where = {"source": self.source, "commit": self.commit, "repository": self.repository}
         return {
             "name": self.name,
             "version": self.version,
@@ -117,6 +125,7 @@ class WheelEntry:
             "origin": self.origin,
             "sdist_sha256": self.sdist_sha256,
             "base_image_digest": self.base_image_digest,
+            **{k: v for k, v in where.items() if v is not None},
         }
 
     def provenance_json(self) -> dict[str, Any]:
@@ -313,6 +322,9 @@ def _place_wheel(dest: Path, target: Target, artifact: Artifact) -> WheelEntry:
         origin=artifact.origin,
         sdist_sha256=artifact.sdist_sha256,
         base_image_digest=artifact.base_image_digest,
+        source=artifact.source,
+        commit=artifact.commit,
+        repository=artifact.repository,
         build_seconds=artifact.build_seconds,
         built_at=built_at,
         cached=artifact.cached,

@@ -672,6 +672,8 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": None,
                         "source": None,
+                        "commit": None,
+                        "repository": None,
                         "recipe": None,
                     },
                     {
@@ -687,6 +689,8 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": "no tested cross toolchain for Alpine (apk) targets",
                         "source": None,
+                        "commit": None,
+                        "repository": None,
                         "recipe": None,
                     },
                     {
@@ -703,6 +707,8 @@ def test_json_contract(
                         "qemu_fallback": False,
                         "build_mode_reason": None,
                         "source": None,
+                        "commit": None,
+                        "repository": None,
                         "recipe": None,
                     },
                 ],

@@ -344,7 +344,7 @@ def test_each_page_is_fetched_once_for_every_target(tmp_path: Path) -> None:
         tmp_path,
         "docopt==0.6.2\ncffi==1.17.1\n"
         'RPi.GPIO==0.7.1 ; platform_machine == "aarch64"\n'
-        "git+https://example.com/x.git#egg=thing\n",
+        "hg+https://example.com/x#egg=thing\n",
     )
     inputs = plan_inputs.pins_from_requirements(
         plan_inputs.read_requirements(path),

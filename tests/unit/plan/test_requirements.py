@@ -430,9 +430,9 @@ VCS = (
 def test_vcs_lines_are_kept_unsupported_with_name_and_reason(tmp_path: Path) -> None:
     reqs = parse(
         tmp_path,
-        "git+https://github.com/org/tool@v1.0#egg=Org_Tool\n"
-        "mylib @ git+https://github.com/org/mylib@main\n"
-        "--editable=git+https://github.com/org/dev#egg=devpkg\n",
+        "hg+https://hg.example/org/tool@v1.0#egg=Org_Tool\n"
+        "mylib @ svn+https://svn.example/org/mylib@main\n"
+        "--editable=bzr+https://bzr.example/org/dev#egg=devpkg\n",
     )
     file = tmp_path / "requirements.txt"
     assert reqs.requirements == ()
@@ -440,22 +440,46 @@ def test_vcs_lines_are_kept_unsupported_with_name_and_reason(tmp_path: Path) -> 
     assert reqs.unsupported == (
         UnsupportedLine(
             location=Location(file=file, line=1),
-            text="git+https://github.com/org/tool@v1.0#egg=Org_Tool",
+            text="hg+https://hg.example/org/tool@v1.0#egg=Org_Tool",
             reason=VCS,
             name=N("org-tool"),
         ),
         UnsupportedLine(
             location=Location(file=file, line=2),
-            text="mylib @ git+https://github.com/org/mylib@main",
+            text="mylib @ svn+https://svn.example/org/mylib@main",
             reason=VCS,
             name=N("mylib"),
         ),
         UnsupportedLine(
             location=Location(file=file, line=3),
-            text="--editable=git+https://github.com/org/dev#egg=devpkg",
+            text="--editable=bzr+https://bzr.example/org/dev#egg=devpkg",
             reason=VCS,
             name=N("devpkg"),
         ),
+    )
+
+
+def test_git_lines_are_sources_and_need_a_name(tmp_path: Path) -> None:
+    reqs = parse(
+        tmp_path,
+        "tool @ git+https://u:p@git.example/org/tool@v1.0 ; sys_platform == 'linux'\n"
+        "git+https://git.example/org/dev@main#egg=Dev_Pkg\n"
+        "-e git+https://git.example/org/ed#egg=ed\n",
+    )
+    assert [(s.kind, s.name, s.target, s.marker) for s in reqs.sources] == [
+        (
+            "git",
+            "tool",
+            "git+https://u:p@git.example/org/tool@v1.0",
+            Marker("sys_platform == 'linux'"),
+        ),
+        ("git", "dev-pkg", "git+https://git.example/org/dev@main#egg=Dev_Pkg", None),
+        ("git", "ed", "git+https://git.example/org/ed#egg=ed", None),
+    ]
+    error = parse_error(tmp_path, "git+https://git.example/org/tool@v1.0\n")
+    assert error.message.endswith("  a git URL with no project name")
+    assert error.hint == (
+        "write `name @ git+https://host/repo@rev`, or end the URL with `#egg=name`"
     )
 
 
@@ -731,7 +755,7 @@ def test_unsupported_lines_become_pins_without_version(tmp_path: Path) -> None:
     reqs = parse(
         tmp_path,
         "six==1.17.0\n"
-        "git+https://github.com/org/tool@v1#egg=tool ; platform_machine == 'x86_64'\n"
+        "hg+https://hg.example/org/tool@v1#egg=tool ; platform_machine == 'x86_64'\n"
         "hg+https://hg.example/x\n",
     )
     pins, _ = pins_for_target(reqs, ARM)
@@ -754,10 +778,10 @@ def test_unsupported_lines_become_pins_without_version(tmp_path: Path) -> None:
 
 def test_a_name_both_pinned_and_unsupported_warns(tmp_path: Path) -> None:
     file = tmp_path / "requirements.txt"
-    reqs = parse(tmp_path, "six==1.17.0\nsix @ git+https://git.example/six@1.17.0\n")
+    reqs = parse(tmp_path, "six==1.17.0\nsix @ hg+https://hg.example/six@1.17.0\n")
     pins, warnings = pins_for_target(reqs, ARM)
     assert [(p.name, p.version) for p in pins] == [("six", Version("1.17.0")), ("six", None)]
     assert warnings == (
-        f"six: {file}:2 (six @ git+https://git.example/six@1.17.0) and {file}:1 "
+        f"six: {file}:2 (six @ hg+https://hg.example/six@1.17.0) and {file}:1 "
         "both name it; pip would refuse both",
     )

@@ -10,6 +10,7 @@ from packaging.utils import NormalizedName as N
 from packaging.version import Version
 
 from orchestrator.model import Location, Pin, ReleaseFile
+from orchestrator.plan.gitspec import GitSpec, from_lock, from_requirement
 from orchestrator.plan.requirements import SourceKind, SourceLine
 from orchestrator.plan.sources import APP_REASON, SourceError, pins_of, prepare
 from orchestrator.targets import Target
@@ -27,6 +28,8 @@ class FakeHost:
         self.fail = fail
         self.fetched: list[tuple[str, str, str | None]] = []
         self.built: list[Path] = []
+        self.epochs: list[int | None] = []
+        self.specs: list[GitSpec] = []
 
     def fetch(self, url: str, filename: str, sha256: str | None) -> tuple[Path, str]:
         if self.fail:
@@ -34,9 +37,14 @@ class FakeHost:
         self.fetched.append((url, filename, sha256))
         return Path("/store") / filename, sha256 or hashlib.sha256(url.encode()).hexdigest()
 
-    def sdist(self, folder: Path) -> tuple[Path, str]:
+    def sdist(self, folder: Path, *, epoch: int | None = None) -> tuple[Path, str]:
         self.built.append(folder)
+        self.epochs.append(epoch)
         return Path("/store") / self.sdist_name, "f" * 64
+
+    def git(self, spec: GitSpec) -> tuple[str, Path, int]:
+        self.specs.append(spec)
+        return "c" * 40, Path("/cache/git/checkouts") / ("c" * 40), 1_700_000_000
 
 
 def line(kind: SourceKind, target: str, **extra: object) -> SourceLine:
@@ -125,3 +133,37 @@ def test_pins_follow_markers_and_carry_the_one_file() -> None:
         force_build=True,
     )
     assert pins_of(prepared, X86) == ()
+
+
+def test_a_git_line_is_fetched_checked_out_and_made_an_sdist_of_that_commit() -> None:
+    host = FakeHost(sdist="tool-1.0.tar.gz")
+    target = "git+https://user:secret@git.example/org/tool@v1.0#egg=tool&subdirectory=py"
+    (prepared,) = prepare([line("git", target, name=N("tool"))], host)
+    assert host.specs == [
+        GitSpec(url="https://user:secret@git.example/org/tool", rev="v1.0", subdirectory="py")
+    ]
+    assert host.built == [Path("/cache/git/checkouts") / ("c" * 40) / "py"]
+    assert host.epochs == [1_700_000_000]
+    assert prepared.file is not None
+    assert (prepared.file.source, prepared.file.commit, prepared.file.repository) == (
+        "git",
+        "c" * 40,
+        "https://****@git.example/org/tool",
+    )
+
+
+def test_git_urls_as_pip_and_uv_write_them() -> None:
+    assert from_requirement("git+ssh://git@host.example/r.git") == GitSpec(
+        url="ssh://git@host.example/r.git"
+    )
+    assert from_requirement("git+file:///srv/r@" + "a" * 40) == GitSpec(
+        url="file:///srv/r", rev="a" * 40
+    )
+    assert from_lock("https://github.com/aubio/aubio.git?rev=abc&subdirectory=s#" + "d" * 40) == (
+        GitSpec(
+            url="https://github.com/aubio/aubio.git",
+            rev="abc",
+            subdirectory="s",
+            locked_commit="d" * 40,
+        )
+    )
