@@ -456,6 +456,21 @@ class DockerEngine:
         if code != 0:
             raise _classify(out, None) or _registry_error(out, tag)
 
+    def registry_status(self, ref: str) -> str:
+        """Whether ``ref``'s registry answers: what it holds, or that it is not pushed yet;
+        ``RegistryError`` (with the fix) when it cannot be reached or refuses to answer."""
+        code, out = self._run([self.docker_cli, "buildx", "imagetools", "inspect", "--raw", ref])
+        if code == 0:
+            try:
+                listed = json.loads(out).get("manifests") or []
+            except (ValueError, AttributeError):
+                listed = []
+            platforms = [_registry_platform(m.get("platform") or {}) for m in listed]
+            return f"{ref} holds {', '.join(platforms) or 'one image'}"
+        if any(s in out.lower() for s in ("not found", "manifest unknown", "name unknown")):
+            return f"reachable; {ref} is not pushed yet"
+        raise _classify(out, None) or _registry_error(out, ref)
+
     def index_platforms(self, ref: str) -> tuple[str, ...]:
         """The platforms the registry's index for ``ref`` lists (``imagetools inspect``)."""
         code, out = self._run([self.docker_cli, "buildx", "imagetools", "inspect", "--raw", ref])

@@ -19,7 +19,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.build.engine import DockerEngine
 from orchestrator.cli.console import Console
-from orchestrator.cli.doctor import run_doctor
+from orchestrator.cli.doctor import check_registry, run_doctor
 from orchestrator.cli.render import plan_table
 from orchestrator.cli.reports import (
     build_report,
@@ -411,16 +411,29 @@ def doctor(
     target: TargetOpt = None,
     arch: ArchOpt = None,
     builder: BuilderOpt = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="REF",
+            help="Also check that the registry `wheelhouse publish --image REF` pushes to "
+            "answers (and your login is accepted for reading).",
+        ),
+    ] = None,
 ) -> None:
     """Check that Docker, buildx, QEMU and each target's base image are ready.
 
     Also the build platform (the buildx builder's native one) and, for each target that
-    is cross-compiled, its cross image for that platform. Every failed check prints its
-    fix. Exit 6 when any check fails.
+    is cross-compiled, its cross image for that platform; with --image REF, the
+    registry publish would push to. Every failed check prints its fix. Exit 6 when any
+    check fails.
     """
     loaded = load_config(config)
     targets = loaded.select_targets(target or [], arch or [])
-    checks = run_doctor(DockerEngine(builder=builder or loaded.builder), targets)
+    engine = DockerEngine(builder=builder or loaded.builder)
+    checks = run_doctor(engine, targets)
+    if image is not None and checks[0].ok:
+        checks.append(check_registry(engine, image))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         typer.echo(f"{mark} {check.name}: {check.detail}")

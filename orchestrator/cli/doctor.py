@@ -22,7 +22,7 @@ from orchestrator.build.engine import (
     hint_qemu,
 )
 from orchestrator.config import TargetConfig
-from orchestrator.errors import EngineError, TargetError
+from orchestrator.errors import EngineError, TargetError, WheelhouseError
 from orchestrator.plan.modes import cross_problem
 from orchestrator.targets import Arch
 
@@ -54,6 +54,20 @@ class DoctorEngine(Protocol):
     def platform_image(self, image: str, platform: str) -> PlatformImage: ...
 
     def run_true(self, image: str, platform: str) -> str | None: ...
+
+
+class RegistryProbe(Protocol):
+    def registry_status(self, ref: str) -> str: ...
+
+
+def check_registry(engine: RegistryProbe, ref: str) -> Check:
+    """``doctor --image REF``: does the registry ``wheelhouse publish`` pushes to answer?"""
+    name = f"registry for {ref}"
+    try:
+        detail = engine.registry_status(ref)
+    except WheelhouseError as exc:
+        return Check(name=name, ok=False, detail=exc.message, fix=exc.hint)
+    return Check(name=name, ok=True, detail=f"{detail} (push rights show on the first push)")
 
 
 def check_engine(engine: DoctorEngine) -> Check:

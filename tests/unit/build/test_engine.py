@@ -666,3 +666,15 @@ def test_the_index_lists_its_platforms(tmp_path: Path) -> None:
         ["docker", "buildx", "imagetools", "create", "--tag", "r/app:n", "r/app@" + DIGEST],
         ["docker", "buildx", "imagetools", "inspect", "--raw", "r/app:n"],
     ]
+
+
+def test_the_registry_status_says_what_a_reference_holds_or_that_it_is_new() -> None:
+    engine = DockerEngine(popen=FakePopen(FakeProcess([INDEX])))
+    assert engine.registry_status("r/py:3.11") == "r/py:3.11 holds linux/amd64, linux/arm64/v8"
+    missing = FakeProcess(["ERROR: r/app:n: not found"], code=1)
+    assert DockerEngine(popen=FakePopen(missing)).registry_status("r/app:n") == (
+        "reachable; r/app:n is not pushed yet"
+    )
+    down = FakeProcess(["ERROR: dial tcp 127.0.0.1:5999: connect: connection refused"], code=1)
+    with pytest.raises(RegistryError, match="cannot be reached"):
+        DockerEngine(popen=FakePopen(down)).registry_status("127.0.0.1:5999/app:n")

@@ -17,11 +17,12 @@ from orchestrator.cli.doctor import (
     check_cross_image,
     check_engine,
     check_platform,
+    check_registry,
     host_arch,
     run_doctor,
 )
 from orchestrator.config import TargetConfig
-from orchestrator.errors import EngineError
+from orchestrator.errors import EngineError, RegistryError, WheelhouseError
 from orchestrator.targets import Arch, Target
 
 ARM_TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
@@ -348,3 +349,28 @@ def test_an_armv7l_target_needs_qemu_arm_and_its_armhf_image(tmp_path: Path) -> 
         (f"cross image {amd64} (cp311-manylinux_2_36_armv7l)", True),
     ]
     assert engine.ran == [(armhf, "linux/arm/v7")]
+
+
+class Registry:
+    def __init__(self, error: WheelhouseError | None = None) -> None:
+        self.error = error
+
+    def registry_status(self, ref: str) -> str:
+        if self.error:
+            raise self.error
+        return f"reachable; {ref} is not pushed yet"
+
+
+def test_the_registry_check_passes_or_fails_with_the_fix() -> None:
+    assert check_registry(Registry(), "r/app:n") == Check(
+        name="registry for r/app:n",
+        ok=True,
+        detail="reachable; r/app:n is not pushed yet (push rights show on the first push)",
+    )
+    refused = RegistryError("the registry refused ...", hint="`docker login r`")
+    assert check_registry(Registry(refused), "r/app:n") == Check(
+        name="registry for r/app:n",
+        ok=False,
+        detail="the registry refused ...",
+        fix="`docker login r`",
+    )
