@@ -109,6 +109,18 @@ class RecipeSummary:
     def builds_differently(self) -> bool:
         return bool(self.env or self.config_settings or self.patches or self.before_build)
 
+    def build_json(self) -> dict[str, Any] | None:
+        """What a built wheel's ``manifest.json`` entry records (``None``: nothing that
+        changes the build): env names, config settings, patches by sha256, before_build."""
+        if not self.builds_differently:
+            return None
+        return {
+            "env": list(self.env),
+            "config_settings": dict(self.config_settings),
+            "patches": [{"file": f, "sha256": sha} for f, sha in self.patches],
+            "before_build": self.before_build,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "env": list(self.env),
@@ -237,6 +249,9 @@ class Artifact:
     fallback_reason: str | None = None
     #: Seconds the target check of a cross-built wheel took (QEMU included).
     check_seconds: float | None = None
+    #: For built wheels: the wheelhouse.yaml recipe they were built with (the build cache
+    #: key holds it, so a cached wheel was built with the same one).
+    recipe: RecipeSummary | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -157,6 +157,7 @@ def _run_build(
             cache = BuildCache.for_cache(session.cache_dir)
             build = run(tp, cache, Path(work), modes)
             build = _with_built_closure(tp, build)
+            build = _with_build_recipes(tp, build)
             builds.append(build)
             _say_reused(session, tp.target, resolve, say)
             _publish(
@@ -278,6 +279,20 @@ def verify_one(
         recipes=session.recipes,
         image=engine.platform_ref(tcfg.runtime_image, tcfg.target.arch.docker_platform),
     )
+
+
+def _with_build_recipes(tp: TargetPlan, build: TargetBuild) -> TargetBuild:
+    """Each built wheel with the recipe it was built with, for its manifest entry."""
+    recipes = {p.name: p.recipe for p in tp.packages if p.recipe is not None}
+    if not any(r.builds_differently for r in recipes.values()):
+        return build
+    artifacts = tuple(
+        replace(a, recipe=recipes[a.name])
+        if a.origin == "built" and a.name in recipes and recipes[a.name].builds_differently
+        else a
+        for a in build.artifacts
+    )
+    return replace(build, artifacts=artifacts)
 
 
 def _with_built_closure(tp: TargetPlan, build: TargetBuild) -> TargetBuild:

@@ -28,7 +28,10 @@ tree is deleted after the switch. Leftovers of a killed run (``.<id>.tmp-*``, ``
                  "origin": "pypi" | "built", "sdist_sha256": <hex> | null,
                  "base_image_digest": str | null,
                  "source"?: "find-links" | "url" | "path" | "git",
-                 "commit"?: <git commit>, "repository"?: <git URL, credentials masked>}],
+                 "commit"?: <git commit>, "repository"?: <git URL, credentials masked>,
+                 "recipe"?: {"env": [names], "config_settings": {key: value},
+                             "patches": [{"file": str, "sha256": <hex>}],
+                             "before_build": str | null}}],
      "missing": [{"name": str, "version": str, "reason": str}]}
 
 ``missing`` lists the packages whose build failed: the wheelhouse is incomplete while it is
@@ -75,7 +78,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import BuildFailedError
-from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
+from orchestrator.model import Artifact, BuildFailure, Origin, RecipeSummary, TargetBuild
 from orchestrator.paths import OUTPUT_SETTING, space_checked
 from orchestrator.targets import Target
 
@@ -101,6 +104,8 @@ class WheelEntry:
     origin: Origin
     sdist_sha256: str | None = None
     base_image_digest: str | None = None
+    #: A built wheel's recipe (``RecipeSummary.build_json``), ``None`` without one.
+    recipe: RecipeSummary | None = None
     #: What only ``provenance.json`` records (it varies from run to run).
     build_seconds: float | None = None
     built_at: str | None = None
@@ -117,6 +122,7 @@ class WheelEntry:
     def to_json(self) -> dict[str, Any]:
         """The ``manifest.json`` item: a function of the inputs alone."""
         where = {"source": self.source, "commit": self.commit, "repository": self.repository}
+        recipe = None if self.recipe is None else self.recipe.build_json()
         return {
             "name": self.name,
             "version": self.version,
@@ -126,6 +132,7 @@ class WheelEntry:
             "sdist_sha256": self.sdist_sha256,
             "base_image_digest": self.base_image_digest,
             **{k: v for k, v in where.items() if v is not None},
+            **({} if recipe is None else {"recipe": recipe}),
         }
 
     def provenance_json(self) -> dict[str, Any]:
@@ -325,6 +332,7 @@ def _place_wheel(dest: Path, target: Target, artifact: Artifact) -> WheelEntry:
         source=artifact.source,
         commit=artifact.commit,
         repository=artifact.repository,
+        recipe=artifact.recipe if artifact.origin == "built" else None,
         build_seconds=artifact.build_seconds,
         built_at=built_at,
         cached=artifact.cached,

@@ -17,7 +17,7 @@ import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from orchestrator.errors import BuildFailedError, DiskFullError
-from orchestrator.model import Artifact, BuildFailure, Origin, TargetBuild
+from orchestrator.model import Artifact, BuildFailure, Origin, RecipeSummary, TargetBuild
 from orchestrator.targets import Target
 from orchestrator.wheelhouse import collect
 from orchestrator.wheelhouse.collect import collect_wheelhouse
@@ -230,6 +230,12 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
         build_seconds=63.25,
         build_mode="cross",
         check_seconds=2.5,
+        recipe=RecipeSummary(
+            env=("CFLAGS",),
+            config_settings=(("--build-option", "--python-tag=py311"),),
+            patches=(("fix.patch", "ef" * 32),),
+            test="demo --version",
+        ),
     )
     failure = BuildFailure(name=canonicalize_name("psycopg2"), version="2.9.10", reason="no pg")
 
@@ -248,6 +254,13 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
                 "origin": "built",
                 "sdist_sha256": "ab" * 32,
                 "base_image_digest": "sha256:" + "cd" * 32,
+                # env names only; the test changes only verify
+                "recipe": {
+                    "env": ["CFLAGS"],
+                    "config_settings": {"--build-option": "--python-tag=py311"},
+                    "patches": [{"file": "fix.patch", "sha256": "ef" * 32}],
+                    "before_build": None,
+                },
             },
             {
                 "name": "six",
