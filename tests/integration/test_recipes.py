@@ -16,6 +16,8 @@ BuildKit builds that stage once for both.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sys
 import time
@@ -118,6 +120,27 @@ def test_the_recipe_reaches_the_built_wheel(runs: tuple[BuildRun, BuildRun]) -> 
         # before_build ran make, which built the patch's C++ program with g++; the
         # program wrote the env value, ${TARGET_ARCH} replaced for the target.
         assert archive.read("docopt_built.py").decode() == 'ARCH = "x86_64"\n'
+
+
+def test_the_manifest_records_the_recipe_each_wheel_was_built_with(
+    runs: tuple[BuildRun, BuildRun],
+) -> None:
+    one, _ = runs
+    (result,) = one.wheelhouses.values()
+    manifest = json.loads((result.path / "manifest.json").read_text(encoding="utf-8"))
+    wheels = {w["name"]: w for w in manifest["wheels"]}
+    assert "recipe" not in wheels["crcmod"]
+    assert wheels["docopt"]["recipe"] == {
+        "env": ["WH_ARCH"],
+        "config_settings": {"--build-option": "--python-tag=py311"},
+        "patches": [
+            {
+                "file": "docopt-modules.patch",
+                "sha256": hashlib.sha256(PATCH.read_bytes()).hexdigest(),
+            }
+        ],
+        "before_build": "make && test -x gen",
+    }
 
 
 def test_verify_runs_the_recipes_imports_and_tests(
