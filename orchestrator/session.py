@@ -111,7 +111,14 @@ class Session:
         hashed = False
         find_links: tuple[str, ...] = ()
         if lock:
-            inputs = plan_inputs.pins_from_lock(self.requirements, self.targets, self.force_build)
+            inputs = plan_inputs.pins_from_lock(
+                self.requirements,
+                self.targets,
+                self.force_build,
+                prepare_sources=lambda lines: prepare(
+                    lines, HostSources(self.cache_dir), force_build=self.force_build
+                ),
+            )
             index = self._index_config(None, ())
         else:
             parsed = plan_inputs.read_requirements(self.requirements)

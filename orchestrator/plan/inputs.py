@@ -94,17 +94,31 @@ def read_requirements(path: Path) -> reqs.RequirementsFile:
 
 
 def pins_from_lock(
-    path: Path, targets: Sequence[TargetConfig], force_build: frozenset[str]
+    path: Path,
+    targets: Sequence[TargetConfig],
+    force_build: frozenset[str],
+    prepare_sources: PrepareSources | None = None,
 ) -> PlanInputs:
+    """The lock's pins per target; git, folder and editable sources are prepared on the
+    host once (``sources``) and replace the lock's pins of the same name where reached."""
     lock = uvlock.parse_uv_lock(path)
+    lines = uvlock.source_lines(lock)
+    prepared = prepare_sources(lines) if lines and prepare_sources is not None else ()
     pins: dict[Target, tuple[Pin, ...]] = {}
-    errors = _per_target(
-        targets,
-        lambda tc: pins.__setitem__(
-            tc.target, uvlock.pins_for_target(lock, tc.target, force_build=force_build)
-        ),
-    )
+
+    def plan_one(tc: TargetConfig) -> None:
+        locked = uvlock.pins_for_target(lock, tc.target, force_build=force_build)
+        own = {p.name: p for p in pins_of(prepared, tc.target, forced=force_build)}
+        pins[tc.target] = tuple(_from_lock(p, own.get(p.name)) for p in locked)
+
+    errors = _per_target(targets, plan_one)
     return PlanInputs(pins=pins, errors=errors)
+
+
+def _from_lock(locked: Pin, prepared: Pin | None) -> Pin:
+    if prepared is None:
+        return locked
+    return replace(prepared, location=locked.location, extras=locked.extras)
 
 
 def _per_target(

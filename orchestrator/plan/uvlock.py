@@ -33,8 +33,11 @@ from packaging.version import InvalidVersion, Version
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin, ReleaseFile
 from orchestrator.paths import read_text
+from orchestrator.plan.gitspec import from_lock
+from orchestrator.plan.requirements import SourceKind as SourceKind_
+from orchestrator.plan.requirements import SourceLine
 from orchestrator.targets import Target
-from orchestrator.urls import url_path_name, url_problem
+from orchestrator.urls import masked, url_path_name, url_problem
 
 __all__ = [
     "LockedDependency",
@@ -466,6 +469,44 @@ def pins_for_target(
     )
 
 
+def source_lines(lock: UvLock) -> tuple[SourceLine, ...]:
+    """The locked packages whose source the host prepares (``plan.sources``): git (at the
+    locked commit), local folders, local archives, and editable ones (not the root: the
+    app's own members, an ``app`` row). Registry and URL sources keep their files."""
+    roots = set(lock.roots)
+    lines = []
+    for package in lock.packages:
+        line = _source_line(package, lock.path.parent)
+        if line is not None and package.name not in roots:
+            lines.append(line)
+    return tuple(lines)
+
+
+def _source_line(package: LockedPackage, base: Path) -> SourceLine | None:
+    detail = package.source_detail
+    kind: SourceKind_ | None = None
+    match package.source:
+        case "git":
+            spec = from_lock(detail)
+            rev = spec.locked_commit or spec.rev
+            kind, target = "git", f"git+{spec.url}" + (f"@{rev}" if rev else "")
+            if spec.subdirectory:
+                target += f"#subdirectory={spec.subdirectory}"
+        case "directory" | "editable":
+            kind, target = package.source, str((base / detail).resolve())
+        case "path" if not package.files:
+            kind, target = "archive", str((base / detail).resolve())
+        case _:
+            return None
+    return SourceLine(
+        kind=kind,
+        location=package.location,
+        text=f"source = {{ {package.source} = {masked(detail)!r} }}",
+        target=target,
+        name=package.name,
+    )
+
+
 def _check_target(lock: UvLock, target: Target) -> None:
     major, minor = target.python
     # requires-python may name a patch release; the target runs some 3.Y.z.
@@ -578,6 +619,8 @@ def _unsupported(package: LockedPackage) -> str | None:
                 f"publish {release} to an index (a private one works) and re-run `uv lock`"
             )
         case "path":
+            if package.files:  # the archive itself, with the lock's hash
+                return None
             return (
                 f"local archive {package.source_detail}: wheelhouse plans index releases only; "
                 f"publish {release} to an index and re-run `uv lock`"

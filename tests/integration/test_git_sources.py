@@ -11,6 +11,7 @@ repository lacks is an error row saying so; the rest of that plan is kept.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -133,3 +134,51 @@ def test_a_git_requirement_is_planned_by_commit_built_and_verified(tmp_path: Pat
     assert bad.returncode == 3, bad.stderr
     assert f"{repo.as_uri()}: no branch, tag or commit 'no-such-rev'" in bad.stdout
     assert "whgit-tool  0.2.0    build" in bad.stdout
+
+
+@pytest.mark.network
+def test_a_uv_lock_git_source_is_planned_by_its_locked_commit_with_the_same_sdist(
+    tmp_path: Path,
+) -> None:
+    """`uv lock` against the repository; a fresh cache makes the sdist again: same sha256."""
+    repo = repositories(tmp_path / "repos")
+    commit = git(repo, "rev-parse", "v0.2^{commit}")
+    app = tmp_path / "lockapp"
+    app.mkdir()
+    (app / "pyproject.toml").write_text(
+        '[project]\nname = "whapp"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+        f'dependencies = ["whgit-tool @ git+{repo.as_uri()}@v0.2"]\n'
+    )
+    allow_file = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "protocol.file.allow",
+        "GIT_CONFIG_VALUE_0": "always",
+    }  # uv clones the submodule over file://
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run(
+        [str(uv), "lock", "--quiet"],
+        cwd=app,
+        env={**os.environ, **allow_file},
+        check=True,
+        timeout=120,
+    )
+    (app / "wheelhouse.yaml").write_text(CONFIG.replace("requirements.txt", "uv.lock"))
+    other = tmp_path / "reqapp"
+    other.mkdir()
+    (other / "wheelhouse.yaml").write_text(CONFIG)
+    (other / "requirements.txt").write_text(f"whgit-tool @ git+{repo.as_uri()}@{commit}\n")
+
+    rows = []
+    for folder in (app, other):
+        planned = wheelhouse(folder, "plan", "--json")
+        assert planned.returncode == 0, planned.stderr
+        ((row,),) = [t["packages"] for t in json.loads(planned.stdout)["targets"]]
+        rows.append(row)
+
+    lock_row, req_row = rows
+    assert (lock_row["name"], lock_row["source"], lock_row["commit"]) == (
+        "whgit-tool",
+        "git",
+        commit,
+    )
+    assert lock_row["sha256"] == req_row["sha256"]

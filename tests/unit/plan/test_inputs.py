@@ -13,7 +13,7 @@ from packaging.version import Version
 
 from orchestrator.config import Config, TargetConfig
 from orchestrator.errors import RequirementsError, ResolveError
-from orchestrator.model import Pin, ProjectPage, ReleaseFile
+from orchestrator.model import Location, Pin, ProjectPage, ReleaseFile
 from orchestrator.plan import inputs as plan_inputs
 from orchestrator.plan import requirements as reqs
 from orchestrator.plan.modes import ModeChoice
@@ -576,3 +576,41 @@ def test_a_target_uv_cannot_resolve_for_is_its_error(tmp_path: Path) -> None:
     assert inputs.errors == {
         MUSL_ARM: f"uv could not resolve {path} for {MUSL_ARM.id}: no solution"
     }
+
+
+def test_lock_git_folder_and_editable_sources_are_prepared_and_replace_the_lock_pins() -> None:
+    kinds = ROOT / "tests/data/uvlock/kinds/uv.lock"
+    sdist = ReleaseFile(
+        filename="gitpkg-1.5.0.tar.gz",
+        url="file:///cache/files/gitpkg-1.5.0.tar.gz",
+        sha256="e" * 64,
+        source="git",
+        commit="c858d111b44593f1305db0371c531b9e2925534c",
+        repository="file:///tmp/gitpkg",
+    )
+
+    def prepare(lines: Sequence[reqs.SourceLine]) -> tuple[Prepared, ...]:
+        by_name = {line.name: line for line in lines}
+        return (
+            Prepared(
+                line=by_name[canonicalize_name("gitpkg")],
+                name=canonicalize_name("gitpkg"),
+                version=Version("1.5.0"),
+                file=sdist,
+            ),
+            Prepared(
+                line=by_name[canonicalize_name("localedit")],
+                name=canonicalize_name("localedit"),
+                app="the app's own member",
+            ),
+        )
+
+    inputs = plan_inputs.pins_from_lock(
+        kinds, (TargetConfig.default(GLIBC_X86),), frozenset(), prepare_sources=prepare
+    )
+
+    pins = {str(p.name): p for p in inputs.pins[GLIBC_X86]}
+    assert (pins["gitpkg"].files, pins["gitpkg"].unsupported) == ((sdist,), None)
+    assert pins["gitpkg"].location == Location(file=kinds, field="package[3]")
+    assert pins["localedit"].app == "the app's own member"
+    assert pins["localdir"].unsupported is not None  # not prepared: the lock's reason stays

@@ -12,7 +12,13 @@ from packaging.version import Version
 
 from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin, ReleaseFile
-from orchestrator.plan.uvlock import LockedDependency, UvLock, parse_uv_lock, pins_for_target
+from orchestrator.plan.uvlock import (
+    LockedDependency,
+    UvLock,
+    parse_uv_lock,
+    pins_for_target,
+    source_lines,
+)
 from orchestrator.targets import Target
 
 DATA = Path(__file__).parents[2] / "data" / "uvlock"
@@ -218,7 +224,7 @@ def test_kinds_pins_leave_out_roots_dev_groups_and_root_extras() -> None:
         ("flpkg", "2.0.0", True),
         ("gitpkg", "1.5.0", False),
         ("iniconfig", "2.0.0", True),
-        ("localarchive", "1.5.0", False),
+        ("localarchive", "1.5.0", True),  # its archive, with the lock's hash
         ("localdir", "0.2.0", False),
         ("localedit", "0.3.0", False),
         ("numpy", "1.26.4", True),  # the python < 3.12 fork
@@ -239,9 +245,12 @@ def test_non_registry_sources_are_unsupported_with_a_reason_and_a_fix() -> None:
         "publish gitpkg 1.5.0 to an index (a private one works) and re-run `uv lock`"
     )
     assert pins[N("gitpkg")].files == ()
-    assert pins[N("localarchive")].unsupported == (
-        "local archive dist/localarchive-1.5.0.tar.gz: wheelhouse plans index releases only; "
-        "publish localarchive 1.5.0 to an index and re-run `uv lock`"
+    assert pins[N("localarchive")].files == (
+        ReleaseFile(
+            filename="localarchive-1.5.0.tar.gz",
+            url=(KINDS.parent / "dist/localarchive-1.5.0.tar.gz").resolve().as_uri(),
+            sha256="89d3c88ac63a755860c040e545bcf651eb9f9ff4a36c2cb41372d92cd7b6089c",
+        ),
     )
     assert pins[N("localdir")].unsupported == (
         "local directory source libs/localdir: wheelhouse plans index releases only; "
@@ -588,3 +597,18 @@ def test_a_lock_without_a_root_is_an_error(tmp_path: Path) -> None:
     assert error.hint == (
         "run `uv lock` in the project's directory and use the uv.lock it writes there"
     )
+
+
+def test_git_folder_and_editable_sources_are_handed_to_the_host_to_prepare() -> None:
+    lines = {line.name: line for line in source_lines(parse_uv_lock(KINDS)) if line.name}
+    assert sorted(lines) == ["gitpkg", "localdir", "localedit"]  # member: a root, the app
+    assert (lines[N("gitpkg")].kind, lines[N("gitpkg")].target) == (
+        "git",
+        "git+file:///tmp/gitpkg@c858d111b44593f1305db0371c531b9e2925534c",
+    )
+    folder = (KINDS.parent / "libs").resolve()
+    assert [(lines[n].kind, lines[n].target) for n in (N("localdir"), N("localedit"))] == [
+        ("directory", str(folder / "localdir")),
+        ("editable", str(folder / "localedit")),
+    ]
+    assert lines[N("gitpkg")].location == Location(file=KINDS, field="package[3]")
