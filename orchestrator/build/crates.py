@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from orchestrator.archives import ArchiveError, extract
+
 #: ``deps/<name>/.cargo`` in the build context; the package stage mounts deps at this path.
 CARGO_DIR = ".cargo"
 CONTAINER_DEPS = PurePosixPath("/wheelhouse/deps")
@@ -100,7 +102,10 @@ class CrateVendor:
     ) -> Path | None:
         """``dest/.cargo`` (vendor/ + config.toml) when ``sdist`` has Rust crates; ``None``
         when it has none. Raises ``CrateError`` when they cannot be fetched."""
-        dirs = cargo_lock_dirs(sdist)
+        try:
+            dirs = cargo_lock_dirs(sdist)
+        except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
+            raise CrateError(f"{name}=={version}: cannot read sdist {sdist.name}: {exc}") from None
         if not dirs:
             return None
         cargo = self.cargo or shutil.which("cargo")
@@ -108,7 +113,14 @@ class CrateVendor:
             raise CrateError(_no_cargo(name, version, target))
         out = dest / CARGO_DIR
         with tempfile.TemporaryDirectory(prefix="wheelhouse-crates-") as tmp:
-            top = _unpack(sdist, Path(tmp))
+            try:
+                top = _unpack(sdist, Path(tmp))
+            except (ArchiveError, tarfile.TarError, zipfile.BadZipFile) as exc:
+                raise CrateError(
+                    f"{name}=={version}: its sdist is refused before cargo vendor: {exc} "
+                    "(a broken or hostile sdist: nothing was written outside its temporary "
+                    "directory)"
+                ) from None
             args = [cargo, "vendor", "--manifest-path", str(top / dirs[0] / "Cargo.toml")]
             args += [a for d in dirs[1:] for a in ("--sync", str(top / d / "Cargo.toml"))]
             has_lock = (top / dirs[0] / "Cargo.lock").is_file()
@@ -137,12 +149,7 @@ def container_config(cargo_output: str, vendored: Path) -> str:
 
 def _unpack(sdist: Path, into: Path) -> Path:
     """Extract ``sdist`` into ``into`` and return its top directory."""
-    if sdist.name.endswith(".zip"):
-        with zipfile.ZipFile(sdist) as archive:
-            archive.extractall(into)  # zipfile never writes outside ``into``
-    else:
-        with tarfile.open(sdist) as archive:
-            archive.extractall(into, filter="data")
+    extract(sdist, into)  # bounded, and never outside ``into`` (archives.py)
     tops = [p for p in into.iterdir() if p.is_dir()]
     return tops[0] if len(tops) == 1 else into
 

@@ -24,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from orchestrator.archives import ArchiveError, read_at_most
 from orchestrator.errors import BadInputError, ResolveError
 from orchestrator.model import PackagePlan, Pin, ProjectPage
 from orchestrator.plan.planner import SystemPackagesFor, plan_target
@@ -84,6 +85,8 @@ def _top_level_pyproject(sdist: Path) -> str | None:
         return _pyproject_from_tar(sdist)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise SdistError(f"cannot read sdist {sdist.name}: {exc}") from None
+    except ArchiveError as exc:
+        raise SdistError(f"{sdist.name}: {exc} (a broken or hostile sdist)") from None
 
 
 def _is_top_pyproject(member: str) -> bool:
@@ -96,7 +99,8 @@ def _pyproject_from_tar(sdist: Path) -> str | None:
         for member in archive:
             if member.isfile() and _is_top_pyproject(member.name):
                 handle = archive.extractfile(member)
-                return None if handle is None else handle.read().decode("utf-8")
+                what = f"its {member.name}"
+                return None if handle is None else read_at_most(handle, what).decode("utf-8")
     return None
 
 
@@ -104,7 +108,8 @@ def _pyproject_from_zip(sdist: Path) -> str | None:
     with zipfile.ZipFile(sdist) as archive:
         for name in archive.namelist():
             if _is_top_pyproject(name):
-                return archive.read(name).decode("utf-8")
+                with archive.open(name) as handle:
+                    return read_at_most(handle, f"its {name}").decode("utf-8")
     return None
 
 

@@ -653,7 +653,13 @@ def _git_line(
 
 def _local_path(where: _Where, value: str, folder: Path) -> Path:
     path = Path(url_to_path(value)) if value.lower().startswith("file:") else Path(value)
-    path = (folder / path.expanduser()).resolve()
+    try:
+        path = (folder / path.expanduser()).resolve()
+    except RuntimeError:  # `~nosuchuser/...`: no such home directory (found by fuzz_inputs)
+        raise where.error(
+            f"{value}: no home directory for {Path(value).parts[0]}",
+            "fix the user name or write the path out",
+        ) from None
     if not path.exists():
         raise where.error(
             f"local path not found: {path}",

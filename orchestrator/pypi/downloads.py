@@ -23,7 +23,7 @@ import httpx
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.paths import CACHE_SETTING, space_checked
 from orchestrator.pypi.localfiles import is_file_url, local_response
-from orchestrator.pypi.retry import Refusals
+from orchestrator.pypi.retry import Refusals, retry_after
 from orchestrator.urls import url_to_path
 
 _CHUNK = 1 << 16
@@ -192,7 +192,9 @@ class Downloader:
                         hint="check the network and the index URL; the run can simply be "
                         "repeated, files already downloaded are kept",
                     ) from exc
-                self._sleep(self.backoff * 2**attempt)
+                delay = self.backoff * 2**attempt
+                asked = exc.retry_after if isinstance(exc, _RetryableStatus) else None
+                self._sleep(delay if asked is None else max(delay, asked))
         raise AssertionError("unreachable")
 
     def _download(self, request: FileRequest, temp: Path) -> str:
@@ -221,12 +223,15 @@ class Downloader:
 
 
 class _RetryableStatus(Exception):
-    pass
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        #: What the server's ``Retry-After`` asks (429, 503), capped.
+        self.retry_after = retry_after
 
 
 def _check_status(request: FileRequest, response: httpx.Response) -> None:
     if response.status_code in _RETRY_STATUS:
-        raise _RetryableStatus(f"HTTP {response.status_code}")
+        raise _RetryableStatus(f"HTTP {response.status_code}", retry_after(response))
     if response.is_error:
         raise DownloadError(
             f"could not download {request.filename}: HTTP {response.status_code} from "

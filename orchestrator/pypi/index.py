@@ -26,6 +26,7 @@ from orchestrator.errors import ConfigError, IndexUnavailableError
 from orchestrator.model import ProjectPage, ReleaseFile
 from orchestrator.pypi.httpcache import CachedPage, HttpCache, Versions, files_of
 from orchestrator.pypi.retry import Refusals
+from orchestrator.pypi.retry import retry_after as asked_delay
 from orchestrator.urls import split_url, url_problem
 
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -303,7 +304,7 @@ class IndexClient:
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 cause = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-                retry_after = _retry_after(response)
+                retry_after = asked_delay(response)
             if attempt + 1 < self._tries:
                 await self._sleep(self._delay(attempt, retry_after))
         raise IndexUnavailableError(
@@ -455,13 +456,6 @@ def _redact(url: str) -> str:
 def _describe(exc: Exception) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None  # absent, or an HTTP date: the backoff will do
 
 
 def _is_certificate_error(exc: BaseException) -> bool:

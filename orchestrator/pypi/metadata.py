@@ -41,6 +41,7 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from orchestrator import __version__
+from orchestrator.archives import ArchiveError, read_at_most
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.model import ReleaseFile
 from orchestrator.paths import write_atomically
@@ -342,7 +343,8 @@ def sdist_pkg_info(filename: str, content: bytes) -> bytes:
             with zipfile.ZipFile(io.BytesIO(content)) as archive:
                 names = [n for n in archive.namelist() if n.count("/") == 1]
                 name = next(n for n in names if n.endswith("/PKG-INFO"))
-                return archive.read(name)
+                with archive.open(name) as handle:
+                    return read_at_most(handle, f"{filename}: {name}")
         with tarfile.open(fileobj=io.BytesIO(content)) as archive:
             member = next(
                 m
@@ -352,9 +354,11 @@ def sdist_pkg_info(filename: str, content: bytes) -> bytes:
             extracted = archive.extractfile(member)
             if extracted is None:
                 raise StopIteration
-            return extracted.read()
+            return read_at_most(extracted, f"{filename}: {member.name}")
     except (tarfile.TarError, zipfile.BadZipFile, StopIteration, OSError) as exc:
         raise MetadataError(f"{filename}: no PKG-INFO at the top of the sdist") from exc
+    except ArchiveError as exc:
+        raise MetadataError(f"{exc} (a broken or hostile sdist)") from None
 
 
 def parse_metadata(data: bytes, *, route: Route) -> CoreMetadata:

@@ -253,6 +253,17 @@ def test_a_cut_download_is_retried_and_checked(server: Server, tmp_path: Path) -
     assert server.counts[f"/files/cut/{name}"] == 2
 
 
+def test_retry_after_is_honoured_by_downloads(server: Server, tmp_path: Path) -> None:
+    """The real clock: the retry waits the server's 1 s, not the 0.5 s backoff."""
+    name = "ratelimit-1.0-py3-none-any.whl"
+    url = f"{server.url}/files/ratelimit/{name}"
+    with Downloader(FileStore(tmp_path / "files")) as loader:
+        stored = loader.fetch(FileRequest(filename=name, url=url, sha256=WHEEL_SHA))
+    assert stored.path.read_bytes() == WHEEL
+    first, second = server.handler.times[f"/files/ratelimit/{name}"]
+    assert second - first >= 1.0
+
+
 def test_a_refused_download_fails_after_two_tries(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/files/x-1.0-py3-none-any.whl"
     request = FileRequest(filename="x-1.0-py3-none-any.whl", url=url, sha256=WHEEL_SHA)

@@ -785,3 +785,13 @@ def test_a_name_both_pinned_and_unsupported_warns(tmp_path: Path) -> None:
         f"six: {file}:2 (six @ hg+https://hg.example/six@1.17.0) and {file}:1 "
         "both name it; pip would refuse both",
     )
+
+
+def test_a_home_directory_of_no_user_is_the_lines_error(tmp_path: Path) -> None:
+    """Found by scripts/fuzz_inputs.py: RuntimeError from Path.expanduser, a traceback."""
+    error = parse_error(tmp_path, "~wheelhouse-no-such-user/libs/foo\n")
+    assert error.message == (
+        f"{tmp_path / 'requirements.txt'}:1: ~wheelhouse-no-such-user/libs/foo\n"
+        "  ~wheelhouse-no-such-user/libs/foo: no home directory for ~wheelhouse-no-such-user"
+    )
+    assert error.hint == "fix the user name or write the path out"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from orchestrator.pypi.downloads import (
     link_or_copy,
     sha256_of,
 )
+from orchestrator.pypi.retry import retry_after
 
 BODY = b"wheel bytes " * 1000
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -209,3 +211,19 @@ def test_a_local_file_url_is_copied_into_the_store_with_its_hash_checked(tmp_pat
 
 def replace_name(request: FileRequest, filename: str) -> FileRequest:
     return FileRequest(filename=filename, url=request.url, sha256=request.sha256)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("2", 2.0),
+        ("600", 60.0),  # capped
+        ("Thu, 03 Dec 2026 12:00:30 GMT", 30.0),  # an HTTP date, 30 s from now
+        ("Thu, 03 Dec 2026 11:00:00 GMT", 0.0),  # in the past
+        ("soon", None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(header: str, seconds: float | None) -> None:
+    now = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC).timestamp()
+    response = httpx.Response(429, headers={"Retry-After": header})
+    assert retry_after(response, now=now) == seconds

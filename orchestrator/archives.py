@@ -1,0 +1,76 @@
+"""Sdists are untrusted archives: what wheelhouse reads of them on the host is bounded.
+
+The host opens an sdist for three things: its ``PKG-INFO`` (metadata), its top-level
+``pyproject.toml`` (build requirements) and, for a Rust sdist, the whole tree unpacked
+for ``cargo vendor``. A member read into memory is capped (a "pyproject.toml" of 10 GB
+compressed to a few KB is refused, not read); unpacking is capped in members and bytes
+(counted from the headers as they come, so a bomb is refused before it is written) and a
+tar is unpacked with tarfile's ``data`` filter: no absolute path, no ``..``, no link out
+of the tree, no device file or FIFO, no setuid bit. zipfile drops ``..`` and absolute
+paths itself and writes a symlink member as a plain file. The builds themselves unpack
+the sdist inside their container (``--network=none``), never on the host.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import IO
+
+MIB = 1 << 20
+#: One member read into memory (pyproject.toml, PKG-INFO); real ones are a few KiB.
+MAX_MEMBER_BYTES = 8 * MIB
+#: An sdist unpacked on the host (cargo vendor): the largest real ones are ~200 MiB.
+MAX_UNPACKED_BYTES = 1024 * MIB
+MAX_MEMBERS = 100_000
+
+
+class ArchiveError(ValueError):
+    """The sdist is refused: a member or the whole is over its bound, or unsafe."""
+
+
+def read_at_most(handle: IO[bytes], what: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """``handle``'s bytes, refusing more than ``limit`` (read ``limit + 1``, not all)."""
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ArchiveError(f"{what} is larger than {_size(limit)}: refused")
+    return data
+
+
+def extract(
+    sdist: Path,
+    into: Path,
+    *,
+    limit: int = MAX_UNPACKED_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> None:
+    """Unpack ``sdist`` (.zip or a tar) into ``into``, within the bounds, safely.
+
+    Raises ``ArchiveError`` over a bound, ``tarfile.TarError`` (``FilterError`` for an
+    unsafe member) or ``zipfile.BadZipFile`` for a broken or hostile archive."""
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as archive:
+            infos = archive.infolist()
+            _check(sdist, len(infos), sum(i.file_size for i in infos), limit, max_members)
+            archive.extractall(into)
+        return
+    with tarfile.open(sdist) as archive:
+        members: list[tarfile.TarInfo] = []
+        total = 0
+        for member in archive:  # headers only; refused as soon as a bound is passed
+            members.append(member)
+            total += member.size if member.isfile() else 0
+            _check(sdist, len(members), total, limit, max_members)
+        archive.extractall(into, members=members, filter="data")
+
+
+def _check(sdist: Path, count: int, total: int, limit: int, max_members: int) -> None:
+    if count > max_members:
+        raise ArchiveError(f"{sdist.name} has more than {max_members} members: refused")
+    if total > limit:
+        raise ArchiveError(f"{sdist.name} unpacks to more than {_size(limit)}: refused")
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit >= MIB else f"{limit} bytes"

@@ -1,0 +1,165 @@
+"""Hostile sdists, built for real here (tarfile/zipfile), read by the real host-side code.
+
+Path traversal, a symlink out of the tree, a device file, a member that decompresses to
+more than the bound (a few KiB on disk), too many bytes unpacked: each is refused with
+the project's error, and nothing is written outside the place it was unpacked to.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from orchestrator.archives import MAX_MEMBER_BYTES, MIB, ArchiveError, extract
+from orchestrator.build.crates import CrateError, CrateVendor
+from orchestrator.build.requires import SdistError, read_build_requires
+from orchestrator.pypi.metadata import MetadataError, sdist_pkg_info
+
+CARGO = b'[package]\nname = "x"\nversion = "0.1.0"\n'
+
+
+def tar_sdist(path: Path, members: Sequence[tarfile.TarInfo | tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                archive.addfile(member)
+            else:
+                name, data = member
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+def device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+    return info
+
+
+class NoCargo:
+    """The cargo runner: must never be reached for a refused sdist."""
+
+    def __call__(self, args: Sequence[str]) -> tuple[int, str, str]:
+        raise AssertionError(f"cargo ran on a refused sdist: {args}")
+
+
+def vendor(sdist: Path, tmp_path: Path) -> CrateError:
+    crates = CrateVendor(cargo="/usr/bin/cargo", run=NoCargo())
+    with pytest.raises(CrateError) as info:
+        crates(sdist, tmp_path / "dest", name="x", version="0.1.0", target="t")
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("member", "said"),
+    [
+        (("x-0.1.0/../../escaped", b"owned"), "outside the destination"),
+        (link("x-0.1.0/etc", "/etc"), "absolute"),
+        (link("x-0.1.0/up", "../../.."), "outside the destination"),
+        (device("x-0.1.0/null"), "special file"),
+    ],
+    ids=["dotdot", "symlink-to-etc", "symlink-up", "char-device"],
+)
+def test_an_unsafe_tar_member_is_refused_before_cargo_and_nothing_escapes(
+    tmp_path: Path, member: tarfile.TarInfo | tuple[str, bytes], said: str
+) -> None:
+    sdist = tar_sdist(
+        tmp_path / "x-0.1.0.tar.gz",
+        [("x-0.1.0/Cargo.toml", CARGO), ("x-0.1.0/Cargo.lock", b""), member],
+    )
+    error = vendor(sdist, tmp_path)
+    assert "x==0.1.0: its sdist is refused before cargo vendor: " in str(error)
+    assert said in str(error)
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_an_absolute_tar_member_is_unpacked_inside_the_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "absolute-escaped"
+    sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [(str(outside), b"owned")])
+    extract(sdist, tmp_path / "into")
+    assert not outside.exists()
+    assert (tmp_path / "into" / str(outside).lstrip("/")).read_bytes() == b"owned"
+
+
+def test_a_symlink_member_of_a_zip_is_written_as_a_plain_file_inside(tmp_path: Path) -> None:
+    sdist = tmp_path / "x-0.1.0.zip"
+    with zipfile.ZipFile(sdist, "w") as archive:
+        info = zipfile.ZipInfo("x-0.1.0/etc")
+        info.external_attr = 0o120777 << 16  # S_IFLNK
+        archive.writestr(info, "/etc")
+        archive.writestr("x-0.1.0/../../escaped", b"owned")
+    extract(sdist, tmp_path / "into")
+    written = tmp_path / "into" / "x-0.1.0" / "etc"
+    assert not written.is_symlink() and written.read_text() == "/etc"
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_a_pyproject_that_decompresses_past_the_bound_is_refused_unread(tmp_path: Path) -> None:
+    bomb = b"\0" * (MAX_MEMBER_BYTES + 1)
+    sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [("x-0.1.0/pyproject.toml", bomb)])
+    assert sdist.stat().st_size < 64 * 1024  # a few KiB on disk
+    with pytest.raises(SdistError) as info:
+        read_build_requires(sdist)
+    assert info.value.message == (
+        "x-0.1.0.tar.gz: its x-0.1.0/pyproject.toml is larger than 8 MiB: refused "
+        "(a broken or hostile sdist)"
+    )
+
+
+def test_a_zip_pyproject_bomb_is_refused_too(tmp_path: Path) -> None:
+    sdist = tmp_path / "x-0.1.0.zip"
+    with zipfile.ZipFile(sdist, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x-0.1.0/pyproject.toml", b" " * (MAX_MEMBER_BYTES + 1))
+    with pytest.raises(SdistError, match="larger than 8 MiB: refused"):
+        read_build_requires(sdist)
+
+
+def test_a_pkg_info_bomb_is_a_metadata_error(tmp_path: Path) -> None:
+    sdist = tar_sdist(
+        tmp_path / "x-0.1.0.tar.gz", [("x-0.1.0/PKG-INFO", b"A" * (MAX_MEMBER_BYTES + 1))]
+    )
+    with pytest.raises(MetadataError, match="PKG-INFO is larger than 8 MiB: refused"):
+        sdist_pkg_info(sdist.name, sdist.read_bytes())
+
+
+def test_unpacking_past_the_byte_bound_is_refused_before_writing(tmp_path: Path) -> None:
+    sdist = tar_sdist(
+        tmp_path / "x-0.1.0.tar.gz",
+        [("x-0.1.0/a", b"\0" * MIB), ("x-0.1.0/b", b"\0" * MIB)],
+    )
+    with pytest.raises(ArchiveError, match="unpacks to more than 1 MiB: refused"):
+        extract(sdist, tmp_path / "into", limit=MIB + 10)
+    assert not (tmp_path / "into").exists()
+
+
+def test_a_zip_bomb_is_refused_from_its_directory(tmp_path: Path) -> None:
+    sdist = tmp_path / "x-0.1.0.zip"
+    with zipfile.ZipFile(sdist, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x-0.1.0/big", b"\0" * (3 * MIB))
+    with pytest.raises(ArchiveError, match="unpacks to more than 2 MiB"):
+        extract(sdist, tmp_path / "into", limit=2 * MIB)
+    assert not (tmp_path / "into").exists()
+
+
+def test_too_many_members_are_refused(tmp_path: Path) -> None:
+    sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [(f"x-0.1.0/{i}", b"") for i in range(11)])
+    with pytest.raises(ArchiveError, match="more than 10 members"):
+        extract(sdist, tmp_path / "into", max_members=10)
+
+
+def test_a_well_formed_sdist_unpacks(tmp_path: Path) -> None:
+    sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [("x-0.1.0/Cargo.toml", CARGO)])
+    extract(sdist, tmp_path / "into")
+    assert (tmp_path / "into" / "x-0.1.0" / "Cargo.toml").read_bytes() == CARGO
