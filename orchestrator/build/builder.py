@@ -483,6 +483,7 @@ class _Graph:
             failure.name,
             self.tcfg.package_manager,
             knowledge=self.ctx.knowledge,
+            cross=failure.log_path.name.endswith(".cross.log"),
         )
         return failure if found is None else replace(failure, hint=_hint_text(found))
 

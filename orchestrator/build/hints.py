@@ -42,6 +42,7 @@ class _Context:
     name: NormalizedName
     manager: PackageManager
     knowledge: Knowledge
+    cross: bool = False
 
 
 _Handler = Callable[[re.Match[str], _Context], Hint | None]
@@ -63,6 +64,7 @@ def suggest(
     manager: PackageManager,
     *,
     knowledge: Knowledge | None = None,
+    cross: bool = False,
 ) -> Hint | None:
     """The first thing ``log`` shows missing, or ``None`` when nothing is recognised.
 
@@ -73,12 +75,14 @@ def suggest(
     ``knowledge`` should be what the build installed from: the packaged file with the
     wheelhouse.yaml ``packages:`` overrides (the default is the packaged file alone). The
     snippet repeats the packages already listed for ``name``, because a user list replaces
-    the file's list rather than adding to it.
+    the file's list rather than adding to it. ``cross``: the log is a cross build's, whose
+    build machine has only the target's cross compilers.
     """
     context = _Context(
         name=name,
         manager=manager,
         knowledge=knowledge if knowledge is not None else load_knowledge(),
+        cross=cross,
     )
     for *_rank, match, rule in sorted(_matches(log), key=lambda found: found[:3]):
         hint = rule.handle(match, context)
@@ -148,6 +152,8 @@ def _command_hint(ctx: _Context, command: str, *, known_only: bool) -> Hint | No
     if command in _RUST_COMMANDS:
         return _missing_rust(None, ctx)
     language = _COMPILER_LANGUAGES.get(command)
+    if language is not None and ctx.cross and ctx.manager != "none":
+        return _cross_compiler(ctx, command)
     if language is not None:
         need = f"the build needs a {language} compiler ({command}) and the image has none"
     else:
@@ -156,6 +162,18 @@ def _command_hint(ctx: _Context, command: str, *, known_only: bool) -> Hint | No
     if found is None:
         return None if known_only else _unknown(ctx, need, f"the package that ships {command}")
     return _install(ctx, need, f"`{command}`", [found])
+
+
+def _cross_compiler(ctx: _Context, command: str) -> Hint:
+    variable = "CXX" if command in ("g++", "c++") else "FC" if command == "gfortran" else "CC"
+    problem = (
+        f"{ctx.name}: the cross build ran a plain `{command}`, and the build machine has only "
+        f"the target's cross compilers (${variable}): a build or before_build step that "
+        f"compiles with `{command}` must use ${variable}, or the package must be built "
+        "under QEMU"
+    )
+    snippet = f"packages:\n  {ctx.name}:\n    build_mode: emulate"
+    return Hint(problem=problem, packages=(), snippet=snippet)
 
 
 def _missing_module(match: re.Match[str], ctx: _Context) -> Hint:

@@ -696,3 +696,21 @@ def test_the_packaged_knowledge_is_the_default() -> None:
     found = suggest(PSYCOPG2_LOG, n("psycopg2"), "apt")
     assert found is not None
     assert found.snippet == ""  # the packaged file already lists libpq-dev for psycopg2
+
+
+def test_a_plain_compiler_in_a_cross_build_points_at_cc_cxx_or_qemu() -> None:
+    # docopt with a before_build that runs make, whose Makefile compiles with g++ (arm64).
+    log = "g++ -o gen gen.cpp\nmake: g++: No such file or directory\n"
+    found = suggest(log, n("docopt"), "apt", knowledge=BARE, cross=True)
+    assert found == Hint(
+        problem="docopt: the cross build ran a plain `g++`, and the build machine has only "
+        "the target's cross compilers ($CXX): a build or before_build step that compiles "
+        "with `g++` must use $CXX, or the package must be built under QEMU",
+        packages=(),
+        snippet="packages:\n  docopt:\n    build_mode: emulate",
+    )
+    # A missing header is the target's, cross or not.
+    header = "x.c:1:10: fatal error: ffi.h: No such file or directory\n"
+    assert hint(header, "cffi", "apt").packages == ("libffi-dev",)
+    crossed = suggest(header, n("cffi"), "apt", knowledge=BARE, cross=True)
+    assert crossed is not None and crossed.packages == ("libffi-dev",)
