@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orchestrator.archives import ArchiveError, extract
+from orchestrator.build.requires import SdistError
 
 #: ``deps/<name>/.cargo`` in the build context; the package stage mounts deps at this path.
 CARGO_DIR = ".cargo"
@@ -66,6 +67,14 @@ def cargo_lock_dirs(sdist: Path) -> tuple[PurePosixPath, ...]:
 
 
 def _member_names(sdist: Path) -> list[str]:
+    """Raises ``SdistError`` for an archive that cannot be read to its end."""
+    try:
+        return _names(sdist)
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        raise SdistError(f"cannot read sdist {sdist.name}: {exc}") from None
+
+
+def _names(sdist: Path) -> list[str]:
     if sdist.name.endswith(".zip"):
         with zipfile.ZipFile(sdist) as archive:
             return archive.namelist()
@@ -104,8 +113,8 @@ class CrateVendor:
         when it has none. Raises ``CrateError`` when they cannot be fetched."""
         try:
             dirs = cargo_lock_dirs(sdist)
-        except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
-            raise CrateError(f"{name}=={version}: cannot read sdist {sdist.name}: {exc}") from None
+        except SdistError as exc:
+            raise CrateError(f"{name}=={version}: {exc.message}") from None
         if not dirs:
             return None
         cargo = self.cargo or shutil.which("cargo")
@@ -115,7 +124,7 @@ class CrateVendor:
         with tempfile.TemporaryDirectory(prefix="wheelhouse-crates-") as tmp:
             try:
                 top = _unpack(sdist, Path(tmp))
-            except (ArchiveError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            except (ArchiveError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
                 raise CrateError(
                     f"{name}=={version}: its sdist is refused before cargo vendor: {exc} "
                     "(a broken or hostile sdist: nothing was written outside its temporary "

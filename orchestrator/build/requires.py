@@ -83,7 +83,7 @@ def _top_level_pyproject(sdist: Path) -> str | None:
         if sdist.name.endswith(".zip"):
             return _pyproject_from_zip(sdist)
         return _pyproject_from_tar(sdist)
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise SdistError(f"cannot read sdist {sdist.name}: {exc}") from None
     except ArchiveError as exc:
         raise SdistError(f"{sdist.name}: {exc} (a broken or hostile sdist)") from None

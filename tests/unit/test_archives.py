@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.archives import MAX_MEMBER_BYTES, MIB, ArchiveError, extract
-from orchestrator.build.crates import CrateError, CrateVendor
+from orchestrator.build.crates import CrateError, CrateVendor, cargo_lock_dirs
 from orchestrator.build.requires import SdistError, read_build_requires
 from orchestrator.pypi.metadata import MetadataError, sdist_pkg_info
 
@@ -163,3 +163,21 @@ def test_a_well_formed_sdist_unpacks(tmp_path: Path) -> None:
     sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [("x-0.1.0/Cargo.toml", CARGO)])
     extract(sdist, tmp_path / "into")
     assert (tmp_path / "into" / "x-0.1.0" / "Cargo.toml").read_bytes() == CARGO
+
+
+def test_a_truncated_sdist_is_the_packages_error_not_a_traceback(tmp_path: Path) -> None:
+    """pyproject.toml first, then a cut: the build-requirement read succeeds, the Cargo.lock
+    lookup meets the end of the gzip stream (EOFError, which is no TarError)."""
+    whole = tar_sdist(
+        tmp_path / "x-0.1.0.tar.gz",
+        [
+            ("x-0.1.0/pyproject.toml", b'[build-system]\nrequires = ["maturin"]\n'),
+            ("x-0.1.0/big", bytes(range(256)) * 4096),
+        ],
+    )
+    data = whole.read_bytes()
+    whole.write_bytes(data[: len(data) * 2 // 3])
+    assert "maturin" in read_build_requires(whole)
+    with pytest.raises(SdistError, match="cannot read sdist x-0.1.0.tar.gz: "):
+        cargo_lock_dirs(whole)
+    assert "cannot read sdist x-0.1.0.tar.gz" in str(vendor(whole, tmp_path))
