@@ -18,7 +18,7 @@ from orchestrator.plan.gitspec import GitSpec
 from orchestrator.plan.sources import SourceError
 from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest
 from orchestrator.pypi.uv import uv_command
-from orchestrator.urls import masked
+from orchestrator.urls import mask_userinfo, masked
 
 __all__ = ["HostSources"]
 
@@ -164,7 +164,7 @@ def _git(spec: GitSpec, *args: str, check: bool = True) -> str:
     except FileNotFoundError:
         raise SourceError("git is not installed on this machine; install git") from None
     if check and done.returncode != 0:
-        text = done.stderr.strip().replace(spec.url, masked(spec.url))
+        text = mask_userinfo(done.stderr.strip().replace(spec.url, masked(spec.url)))
         tail = " ".join(text.splitlines()[-2:])
         raise SourceError(f"git {_shown_args(args, spec)} failed: {tail}")
     return done.stdout

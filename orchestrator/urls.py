@@ -8,6 +8,7 @@ error with the file and line or field, so a typo in a URL never ends in a traceb
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, urlsplit
 from urllib.request import url2pathname
 
@@ -70,3 +71,12 @@ def shown_location(url: str) -> str:
     if url.lower().startswith("file:"):
         return url_to_path(url)
     return masked(url)
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def mask_userinfo(text: str) -> str:
+    """Every URL's user name and password in ``text`` replaced by ``****`` (messages that
+    quote a line or another tool's output)."""
+    return _USERINFO.sub(r"\g<scheme>****@", text)

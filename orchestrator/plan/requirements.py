@@ -37,7 +37,7 @@ from orchestrator.errors import RequirementsError
 from orchestrator.model import Location, Pin
 from orchestrator.paths import read_text
 from orchestrator.targets import Target
-from orchestrator.urls import url_path_name, url_problem, url_to_path
+from orchestrator.urls import mask_userinfo, url_path_name, url_problem, url_to_path
 
 __all__ = [
     "FindLinks",
@@ -345,7 +345,8 @@ class _Where:
     text: str
 
     def error(self, problem: str, hint: str) -> RequirementsError:
-        return RequirementsError(f"{self.location}: {self.text}\n  {problem}", hint=hint)
+        text = mask_userinfo(f"{self.location}: {self.text}\n  {problem}")
+        return RequirementsError(text, hint=hint)
 
 
 @dataclass(kw_only=True)

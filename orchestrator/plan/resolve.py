@@ -21,6 +21,7 @@ from orchestrator.pypi.uv import (
     uv_command,
 )
 from orchestrator.targets import Target
+from orchestrator.urls import mask_userinfo
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -86,7 +87,8 @@ class UvResolver:
         result = (self.run or _run)(cmd)
         if result.returncode != 0:
             raise ResolveError(
-                f"uv could not resolve {requirements} for {target.id}:\n{result.stderr.strip()}",
+                f"uv could not resolve {requirements} for {target.id}:\n"
+                + mask_userinfo(result.stderr.strip()),
                 hint="loosen or fix the conflicting requirements, or pin them for this target",
             )
         return for_target(result.stdout, target)

@@ -129,11 +129,16 @@ def test_a_git_requirement_is_planned_by_commit_built_and_verified(tmp_path: Pat
 
     (app / "requirements.txt").write_text(
         f"whgit-tool @ git+{repo.as_uri()}@v0.2\nother @ git+{repo.as_uri()}@no-such-rev\n"
+        f"gone @ git+{(tmp_path / 'nowhere.git').as_uri()}@v1\n"
     )
     bad = wheelhouse(app, "plan")
     assert bad.returncode == 3, bad.stderr
     assert f"{repo.as_uri()}: no branch, tag or commit 'no-such-rev'" in bad.stdout
     assert "whgit-tool  0.2.0    build" in bad.stdout
+    gone = next(line for line in bad.stdout.splitlines() if line.lstrip().startswith("gone"))
+    assert "ERROR" in gone
+    assert f"fetch --quiet --force {(tmp_path / 'nowhere.git').as_uri()}" in gone
+    assert "the repository exists." in gone
 
 
 @pytest.mark.network

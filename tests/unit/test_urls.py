@@ -18,6 +18,7 @@ from orchestrator.plan.requirements import parse_requirements
 from orchestrator.plan.uvlock import parse_uv_lock
 from orchestrator.pypi.index import IndexConfig
 from orchestrator.urls import (
+    mask_userinfo,
     masked,
     shown_location,
     split_url,
@@ -164,3 +165,19 @@ def test_shown_location_masks_credentials_and_shows_paths(url: str, shown: str) 
 def test_masked_keeps_a_url_without_credentials_as_it_is() -> None:
     assert masked("git+https://x.example/r@v1") == "git+https://x.example/r@v1"
     assert url_to_path("file:///srv/wheels") == "/srv/wheels"
+
+
+def test_mask_userinfo_masks_every_url_in_a_text() -> None:
+    text = "fatal: https://me:tok@git.example/r and ssh://git@h.example/x, not a@b.example"
+    assert mask_userinfo(text) == (
+        "fatal: https://****@git.example/r and ssh://****@h.example/x, not a@b.example"
+    )
+
+
+def test_a_requirements_error_quoting_a_git_line_masks_its_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("git+https://me:tok@git.example/org/tool@v1\n")
+    with pytest.raises(RequirementsError) as info:
+        parse_requirements(path)
+    assert "tok" not in info.value.message
+    assert "git+https://****@git.example/org/tool@v1" in info.value.message
