@@ -10,12 +10,15 @@ image, the wheelhouse pins both by hash, and verify installs it in a clean conta
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import http.server
 import io
 import json
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -129,3 +132,36 @@ def test_a_relative_find_links_folder_is_planned_built_and_verified(tmp_path: Pa
         ), pins
     assert (house / shipped.name).read_bytes() == shipped.read_bytes()
     assert "+ import whfl_sdist" in built.stdout + built.stderr
+
+
+@pytest.mark.network
+def test_a_find_links_page_on_a_loopback_server_is_read_for_its_links(tmp_path: Path) -> None:
+    """-f http://127.0.0.1:<port>/: the server's folder listing (an HTML page of links) as
+    pip reads one; the plan takes the page's files (sha256 null: the listing gives no
+    #sha256=, the download store computes it when the file is fetched), and uv resolves the
+    loose input from the same page."""
+    served = tmp_path / "served"
+    served.mkdir()
+    built_from, shipped = sdist(served), wheel(served)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = f"http://127.0.0.1:{server.server_address[1]}/"
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "requirements.txt").write_text(
+            f"-f {page}\nwhfl-sdist\nwhfl-wheel>=0.1\n"
+        )
+        (tmp_path / "wheelhouse.yaml").write_text(CONFIG)
+        planned = wheelhouse(tmp_path, "plan", "--json")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert planned.returncode == 0, planned.stderr
+    (target,) = json.loads(planned.stdout)["targets"]
+    rows = {p["name"]: (p["action"], p["url"], p["source"]) for p in target["packages"]}
+    assert rows == {
+        "whfl-sdist": ("build", page + built_from.name, "find-links"),
+        "whfl-wheel": ("download", page + shipped.name, "find-links"),
+    }
