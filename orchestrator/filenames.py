@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
 
 def version_text(filename: str) -> str:
     """The version part of a wheel or sdist name, split as ``packaging.utils`` splits it.
@@ -16,3 +24,13 @@ def version_text(filename: str) -> str:
         if filename.endswith(suffix):
             return filename[: -len(suffix)].rpartition("-")[2]
     return ""
+
+
+def project_of(filename: str) -> NormalizedName | None:
+    """The project a wheel or sdist file name belongs to; ``None`` for anything else."""
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        return parse_sdist_filename(filename)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None

@@ -15,34 +15,19 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import NormalizedName
 
 from orchestrator.errors import RequirementsError
+from orchestrator.filenames import project_of
 from orchestrator.model import ProjectPage, ReleaseFile
 from orchestrator.plan.requirements import FindLinks
 
-__all__ = ["FetchPage", "find_links_files", "merge_pages", "project_of"]
+__all__ = ["FetchPage", "find_links_files", "merge_pages"]
 
 #: A find-links page's HTML, given its URL.
 FetchPage = Callable[[str], str]
 _CHUNK = 1 << 16
 SOURCE = "find-links"
-
-
-def project_of(filename: str) -> NormalizedName | None:
-    """The project a wheel or sdist file name belongs to; ``None`` for anything else."""
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[0]
-        return parse_sdist_filename(filename)[0]
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
 
 
 def find_links_files(

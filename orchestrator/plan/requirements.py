@@ -24,16 +24,13 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
 from orchestrator.errors import RequirementsError
+from orchestrator.filenames import project_of
 from orchestrator.model import Location, Pin
 from orchestrator.paths import read_text
 from orchestrator.targets import Target
@@ -314,13 +311,7 @@ def _name_from_location(location: str) -> NormalizedName | None:
     egg = _EGG.search(location)
     if egg:
         return canonicalize_name(egg["name"])
-    filename = unquote(url_path_name(location))
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[0]
-        return parse_sdist_filename(filename)[0]
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
+    return project_of(unquote(url_path_name(location)))
 
 
 def _looks_like_path(text: str) -> bool:

@@ -29,8 +29,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from orchestrator.filenames import project_of
 from orchestrator.model import Pin, ReleaseFile
-from orchestrator.plan.findlinks import project_of
 from orchestrator.plan.gitspec import GitSpec, from_requirement
 from orchestrator.plan.requirements import SourceLine
 from orchestrator.targets import Target
