@@ -9,8 +9,9 @@ import pytest
 from packaging.utils import NormalizedName as N
 
 from orchestrator.errors import RequirementsError
+from orchestrator.filenames import project_of
 from orchestrator.model import Location, ProjectPage, ReleaseFile
-from orchestrator.plan.findlinks import find_links_files, merge_pages, project_of
+from orchestrator.plan.findlinks import find_links_files, merge_pages
 from orchestrator.plan.requirements import FindLinks
 
 WHERE = Location(file=Path("/app/requirements.txt"), line=1)
