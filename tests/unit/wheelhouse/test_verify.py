@@ -530,6 +530,12 @@ def test_raise_for_failure_is_silent_when_ok() -> None:
             "the package imports attr, which is not installed: add the distribution that "
             "provides it (or the extra it belongs to) to your requirements",
         ),
+        (
+            "/tmp/v/bin/uwsgi: symbol lookup error: /tmp/v/bin/uwsgi: undefined symbol: "
+            "PyExc_StopIteration",
+            "uwsgi is a program that links libpython, which auditwheel repair removes from a "
+            "manylinux wheel: it cannot run from this wheelhouse",
+        ),
         ("ValueError: something else entirely", None),
     ],
 )
