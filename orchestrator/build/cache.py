@@ -26,7 +26,8 @@ LEARNED_DIR = "backend-requires"
 #: Bump when the key's meaning changes, to orphan every older entry.
 #: 2: the build mode (native, cross, emulate) and the cross image are part of the key.
 #: 3: reproducible builds (fixed build directory, SOURCE_DATE_EPOCH, canonical wheels).
-KEY_VERSION = 3
+#: 4: canonical wheels are 0644 (3 left them 0600, unreadable to a server or deploy user).
+KEY_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -80,6 +80,8 @@ def canonicalize(wheel: Path, epoch: int) -> None:
     stamp = (utc.tm_year, utc.tm_mon, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec)
     fd, temp = tempfile.mkstemp(prefix=".canonical-", suffix=".whl", dir=wheel.parent)
     try:
+        # mkstemp makes the file 0600; a wheelhouse is read by whoever serves or installs it.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as out:
             for member in body:
                 out.writestr(

@@ -64,7 +64,7 @@ def test_the_key_is_stable_and_ignores_the_order_of_requirement_wheels() -> None
     again = dataclasses.replace(INPUTS, build_requirement_sha256s=("d" * 64, "c" * 64))
     assert again.key == INPUTS.key
     assert len(INPUTS.key) == 64
-    assert json.loads(INPUTS.canonical_json())["key_version"] == 3
+    assert json.loads(INPUTS.canonical_json())["key_version"] == 4
 
 
 def wheel(tmp_path: Path, name: str = "crcmod-1.7-cp311-cp311-manylinux_2_36_aarch64.whl") -> Path:

@@ -183,3 +183,16 @@ def test_each_package_stage_runs_with_its_epoch() -> None:
     text = render_dockerfile(spec)
     assert f"SOURCE_DATE_EPOCH={EPOCH} sh /wheelhouse/build-wheel.sh a " in text
     assert f"SOURCE_DATE_EPOCH={EPOCH + 1} sh /wheelhouse/cross-build-wheel.sh b " in text
+
+
+def test_the_rewritten_wheel_is_readable_by_everyone(tmp_path: Path) -> None:
+    """The rewrite goes through a temporary file (0600): the wheel must come out 0644."""
+    path = wheel(
+        tmp_path / "a.whl",
+        ["demo-1.0.dist-info/RECORD", *FILES],
+        when=(2026, 1, 1, 0, 0, 0),
+        level=1,
+    )
+    path.chmod(0o600)
+    canonicalize(path, EPOCH)
+    assert path.stat().st_mode & 0o777 == 0o644
