@@ -15,8 +15,6 @@ import hashlib
 import http.server
 import io
 import json
-import subprocess
-import sys
 import tarfile
 import threading
 import zipfile
@@ -24,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import wheelhouse
+
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
-WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
 CONFIG = f"""\
 requirements: app/requirements.txt
 output: out
@@ -84,17 +83,6 @@ def wheel(folder: Path) -> Path:
 
 def _digest(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def wheelhouse(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(WHEELHOUSE_CLI), *args, "-c", str(cwd / "wheelhouse.yaml")],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.mark.engine

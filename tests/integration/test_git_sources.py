@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import wheelhouse
+
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
-WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
 CONFIG = f"""\
 requirements: requirements.txt
 output: out
@@ -79,17 +80,6 @@ def repositories(root: Path) -> Path:
     git(tool, "tag", "v0.2")
     git(root, "clone", "-q", "--bare", str(tool), "tool.git")
     return root / "tool.git"
-
-
-def wheelhouse(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(WHEELHOUSE_CLI), *args, "-c", str(cwd / "wheelhouse.yaml")],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.mark.engine

@@ -16,8 +16,6 @@ import functools
 import hashlib
 import http.server
 import json
-import subprocess
-import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -25,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import wheelhouse
+
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
-WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
 CONFIG = f"""\
 requirements: requirements.txt
 output: out
@@ -85,17 +84,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def wheelhouse(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(WHEELHOUSE_CLI), *args, "-c", str(cwd / "wheelhouse.yaml")],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.mark.engine
