@@ -6,10 +6,11 @@ amd64 target both named by the multi-platform base tag
 (``127.0.0.1:5000/wheelhouse-test/python:3.11-bookworm``, as ``python:3.12-slim`` would
 be named; download-only, so QEMU runs only the arm64 image's Python probe and verify),
 then ``wheelhouse publish --image "$WHEELHOUSE_IMAGE" --json`` of both under one tag of
-a repository of its own. Then, for the host (amd64) target only, the printed
-``wheelhouse dockerfile --from-image`` stage is built FROM that same multi-platform tag,
-offline, run, and searched for wheel files. The registry is scripts/start-registry.sh's
-(started by ``make setup``).
+a repository of its own. Then the printed ``wheelhouse dockerfile --from-image`` stage,
+one file for both targets, is built for linux/amd64 and linux/arm64 (the arm64 one under
+QEMU: a venv and pip install of three wheels) FROM that same multi-platform tag, offline,
+each run (the app's imports, the platform's machine) and searched for wheel files. The registry is
+scripts/start-registry.sh's (started by ``make setup``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.cli import WHEELHOUSE_CLI
+
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 
-WHEELHOUSE_CLI = Path(sys.executable).with_name("wheelhouse")
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "ci" / "wheelhouse-nightly.yml"
 REGISTRY = "127.0.0.1:5000"
 BASE_TAG = f"{REGISTRY}/wheelhouse-test/python:3.11-bookworm"
@@ -143,43 +144,74 @@ def test_a_published_wheelhouse_installs_offline_from_the_multi_platform_base(
     assert manifests["amd64"]["digest"] == tag["targets"][TARGET]
     assert manifests["arm64"]["digest"] == tag["targets"][ARM_TARGET]
 
+    # One printed Dockerfile serves both platforms: the two targets' differ only in the
+    # comment that names the target (the base and the wheels come from the tags).
+    dockerfiles = {}
+    for target in (TARGET, ARM_TARGET):
+        printed = wheelhouse(
+            *("dockerfile", "--target", target, "--from-image", ref),
+            *("--cmd", f"python -c '{IMPORTS}'"),
+            cwd=root,
+            env=env,
+        )
+        assert printed.returncode == 0, printed.stderr
+        assert f"FROM {BASE_TAG} AS runtime" in printed.stdout
+        dockerfiles[target] = printed.stdout
+    assert uncommented(dockerfiles[TARGET]) == uncommented(dockerfiles[ARM_TARGET])
     app = root / "app"
     app.mkdir()
-    dockerfile = wheelhouse(
-        *("dockerfile", "--target", TARGET, "--from-image", ref, "--cmd", f"python -c '{IMPORTS}'"),
-        cwd=root,
-        env=env,
-    )
-    assert dockerfile.returncode == 0, dockerfile.stderr
-    assert f"FROM {BASE_TAG} AS runtime" in dockerfile.stdout
-    (app / "Dockerfile").write_text(dockerfile.stdout)
-    image = f"wheelhouse-test/publish-runtime:{os.getpid()}"
+    (app / "Dockerfile").write_text(dockerfiles[TARGET])
+    for target, platform in ((TARGET, "linux/amd64"), (ARM_TARGET, "linux/arm64")):
+        runtime_image_runs_without_wheels(app, platform, root / "wheelhouse" / target)
+
+
+def uncommented(dockerfile: str) -> list[str]:
+    return [line for line in dockerfile.splitlines() if not line.startswith("#")]
+
+
+def runtime_image_runs_without_wheels(app: Path, platform: str, wheelhouse_dir: Path) -> None:
+    """Build the runtime stage for ``platform`` offline, run the app's imports in it, and
+    search it for the wheelhouse's wheel files (and the mount point's contents)."""
+    image = f"wheelhouse-test/publish-runtime:{os.getpid()}-{platform.replace('/', '-')}"
     try:
         subprocess.run(
             [
-                *("docker", "buildx", "build", "--platform", "linux/amd64"),
+                *("docker", "buildx", "build", "--platform", platform),
                 *("--network", "none", "--load", "-t", image, str(app)),
             ],
             check=True,
             capture_output=True,
         )
         ran = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", image],
+            ["docker", "run", "--rm", "--network", "none", "--platform", platform, image],
             capture_output=True,
             text=True,
             check=True,
         )
         assert ran.stdout.strip() == "2.1.5"
+        machine = subprocess.run(
+            [
+                *("docker", "run", "--rm", "--network", "none", "--platform", platform),
+                *(image, "python", "-c", "import platform; print(platform.machine())"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert (
+            machine.stdout.strip() == {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}[platform]
+        )
         found = subprocess.run(
             [
-                *("docker", "run", "--rm", "--network", "none", "--user", "0", image),
+                *("docker", "run", "--rm", "--network", "none", "--platform", platform),
+                *("--user", "0", image),
                 *("find", "/", "-xdev", "(", "-name", "*.whl", "-o", "-path", "/wheels", ")"),
             ],
             capture_output=True,
             text=True,
             check=True,
         )
-        wheels = {p.name for p in (root / "wheelhouse" / TARGET).glob("*.whl")}
+        wheels = {p.name for p in wheelhouse_dir.glob("*.whl")}
         assert len(wheels) == 3
         left = [line for line in found.stdout.splitlines() if Path(line).name in wheels]
         assert left == []
