@@ -218,3 +218,16 @@ def runtime_image_runs_without_wheels(app: Path, platform: str, wheelhouse_dir: 
         assert "/wheels" not in found.stdout.splitlines()
     finally:
         subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
+
+
+def test_an_unreachable_registry_exits_8_naming_the_reference(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = project
+    ref = "127.0.0.1:1/wheelhouse-test-publish/nowhere:nightly"  # nothing listens on port 1
+    published = wheelhouse("publish", "--image", ref, cwd=root, env=env)
+    assert published.returncode == 8, published.stderr
+    assert f"the registry of {ref}" in published.stderr  # the reference ...
+    assert "connection refused" in published.stderr  # ... what went wrong ...
+    assert "hint: check that 127.0.0.1:1 is up" in published.stderr  # ... and the fix
+    assert "Traceback" not in published.stderr
