@@ -16,6 +16,9 @@
 # Rust crates vendored on the host come as DEPS_DIR/.cargo (config.toml + vendor/).
 # WHEELHOUSE_OUT overrides /out, WHEELHOUSE_WORK /wheelhouse/work (the unit tests run this
 # script on the host).
+# build.secret_env (orchestrator/build/secrets.py): each file of WHEELHOUSE_SECRETS
+# (/wheelhouse/secrets, BuildKit secret mounts) is exported under its name for the build and
+# before_build; its value is replaced by *** in build.log before the stage ends.
 #
 # Reproducible builds (README "Reproducible wheels"): the sdist is always unpacked to the same
 # directory, WORK/NAME/src/<top>, and built there in-tree, so no random /tmp/pip-req-build-*
@@ -32,6 +35,7 @@ rm -rf "$work"
 raw=$work/raw
 mkdir -p "$out" "$raw"
 log=$out/build.log
+secrets=${WHEELHOUSE_SECRETS:-/wheelhouse/secrets}
 umask 022
 # 315532800: 1980-01-01, the earliest time a zip entry can hold.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
@@ -76,6 +80,34 @@ with zipfile.ZipFile(archive) as zipped:
     if [ "$#" -eq 1 ] && [ -d "$1" ]; then echo "$1"; else echo "$src"; fi
 }
 
+export_secrets() {
+    [ -d "$secrets" ] || return 0
+    names=
+    for file in "$secrets"/*; do
+        [ -f "$file" ] || continue
+        secret=${file##*/}
+        value=$(cat "$file") || return $?
+        export "$secret=$value"
+        names="$names$secret "
+    done
+    [ -z "$names" ] || echo "wheelhouse: secret env: $names"
+}
+
+# Every secret's value (as mounted, and without its trailing newlines) replaced in the log.
+redact_log() {
+    [ -d "$secrets" ] || return 0
+    "$venv/bin/python" -c '
+import pathlib, sys
+log, secrets = map(pathlib.Path, sys.argv[1:])
+text = log.read_bytes()
+values = {f.read_bytes() for f in secrets.iterdir() if f.is_file()}
+values |= {v.rstrip(b"\n") for v in values}
+for value in sorted(filter(None, values), key=len, reverse=True):
+    text = text.replace(value, b"***")
+log.write_bytes(text)
+' "$log" "$secrets"
+}
+
 apply_recipe() {
     if [ -f "$recipe/env" ]; then
         echo "wheelhouse: recipe env: $(sed -n 's/^export \([A-Za-z_0-9]*\)=.*/\1/p' "$recipe/env" | tr '\n' ' ')"
@@ -110,6 +142,7 @@ apply_recipe() {
 
 build() {
     tree=$(unpack) || { echo "wheelhouse: could not unpack $archive"; return 1; }
+    export_secrets || { echo "wheelhouse: could not read the build's secrets"; return 1; }
     if [ -n "$recipe" ]; then apply_recipe || return $?; fi
     # After the recipe's env, so its own flags keep the map (gcc >= 8: debug info, __FILE__
     # and coverage paths alike; rustc's remap for Rust extensions).
@@ -166,6 +199,7 @@ if [ "$status" -eq 124 ]; then
     echo "wheelhouse: timed out after ${limit}s" >>"$log"
 fi
 echo "wheelhouse: exit status $status" >>"$log"
+redact_log || { echo "wheelhouse: could not redact the secrets in the log" >"$log"; status=1; }
 echo $(($(date +%s) - start)) >"$out/seconds"
 echo "$status" >"$out/status"
 exit 0

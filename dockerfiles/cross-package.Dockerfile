@@ -11,7 +11,7 @@ RUN --network=none \
     --mount=type=bind,source=check-wheel.py,target=/wheelhouse/check-wheel.py \
     --mount=type=bind,from=target-root,target=/wheelhouse/target \
     --mount=type=bind,source=recipes/@@{name},target=/wheelhouse/recipe \
-    SOURCE_DATE_EPOCH=@@{epoch} sh /wheelhouse/cross-build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
+@@{secret_mounts}    SOURCE_DATE_EPOCH=@@{epoch} sh /wheelhouse/cross-build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
     @@{timeout} @@{platform_tag} @@{venv} @@{env_file} @@{python} /wheelhouse/recipe \
  && @@{venv}/bin/python /wheelhouse/check-wheel.py symbols @@{name} /out/@@{name} \
     /out/@@{name} /wheelhouse/target @@{python} || true

@@ -7,5 +7,5 @@ RUN --network=none \
     --mount=type=bind,source=build-wheel.sh,target=/wheelhouse/build-wheel.sh \
     --mount=type=bind,source=backend-requires.py,target=/wheelhouse/backend-requires.py \
     --mount=type=bind,source=recipes/@@{name},target=/wheelhouse/recipe \
-    SOURCE_DATE_EPOCH=@@{epoch} sh /wheelhouse/build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
+@@{secret_mounts}    SOURCE_DATE_EPOCH=@@{epoch} sh /wheelhouse/build-wheel.sh @@{name} /wheelhouse/in/@@{sdist} /wheelhouse/deps \
     @@{timeout} @@{platform_tag} @@{venv} /wheelhouse/recipe

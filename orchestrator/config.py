@@ -47,6 +47,9 @@ SCHEMA: dict[str, Any] = {
         "builder": "buildx builder name",
         "resolution_ttl": "seconds a recorded resolution of build requirements is reused "
         f"(default {DEFAULT_RESOLUTION_TTL}; 0: resolve them on every run)",
+        "secret_env": "list of environment variable names whose values every package "
+        "build gets as BuildKit secrets (never in the Dockerfile, cache key, logs or "
+        "manifest)",
     },
     "targets": [
         {
@@ -170,6 +173,9 @@ class Config:
     packages: Mapping[NormalizedName, PackageConfig] = field(default_factory=dict)
     #: Seconds a recorded resolution of build requirements is reused; 0: never.
     resolution_ttl: int = DEFAULT_RESOLUTION_TTL
+    #: ``build.secret_env``: names of the host's environment variables handed to every
+    #: package build as BuildKit secrets (``build.secrets``).
+    secret_env: tuple[str, ...] = ()
 
     def target_config(self, target: Target) -> TargetConfig:
         for tc in self.targets:
@@ -260,7 +266,30 @@ def parse_config(data: object, path: Path) -> Config:
         resolution_ttl=_seconds(
             build.get("resolution_ttl", DEFAULT_RESOLUTION_TTL), path, "build.resolution_ttl"
         ),
+        secret_env=_secret_env(build.get("secret_env", []), path),
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _secret_env(value: object, path: Path) -> tuple[str, ...]:
+    names = _strings(value, path, "build.secret_env")
+    for i, name in enumerate(names):
+        if not _ENV_NAME.match(name):
+            raise _field_error(
+                path,
+                f"build.secret_env[{i}]",
+                f"{name!r} is not an environment variable name",
+                "list names, not values: secret_env: [PRIVATE_TOKEN] (the value stays in "
+                "the environment wheelhouse runs in)",
+            )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _field_error(
+            path, "build.secret_env", f"listed twice: {', '.join(dupes)}", "list each name once"
+        )
+    return tuple(names)
 
 
 def _targets(data: object, path: Path) -> tuple[TargetConfig, ...]:

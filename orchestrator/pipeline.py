@@ -31,6 +31,7 @@ from orchestrator.build.resolutions import (
     ResolverSettings,
     resolver_description,
 )
+from orchestrator.build.secrets import BuildSecrets, secrets_from_environment
 from orchestrator.config import BuildMode, TargetConfig
 from orchestrator.errors import (
     BuildFailedError,
@@ -110,14 +111,21 @@ OnEvent = Callable[[ProgressEvent], None]
 
 
 def run_build(session: Session, options: BuildOptions, say: Say, on_event: OnEvent) -> BuildRun:
+    # Before anything else: a secret that is not set fails now, not after the downloads.
+    secrets = secrets_from_environment(session.config.secret_env, os.environ, session.config.path)
     engine = DockerEngine(builder=options.builder or session.config.builder)
     engine.ping()
     with build_lock(session.cache_dir, say):  # one build per cache at a time (runlock.py)
-        return _run_build(session, engine, options, say, on_event)
+        return _run_build(session, engine, options, say, on_event, secrets)
 
 
-def _run_build(
-    session: Session, engine: DockerEngine, options: BuildOptions, say: Say, on_event: OnEvent
+def _run_build(  # noqa: PLR0917
+    session: Session,
+    engine: DockerEngine,
+    options: BuildOptions,
+    say: Say,
+    on_event: OnEvent,
+    secrets: BuildSecrets,
 ) -> BuildRun:
     session = session.with_interpreters(_interpreter_of(engine, session.cache_dir, say))
     # Cross stages run on the builder's native platform, which need not be this machine's.
@@ -153,6 +161,7 @@ def _run_build(
                 options=options,
                 on_event=on_event,
                 no_import=no_import,
+                secrets=secrets,
             )
             cache = BuildCache.for_cache(session.cache_dir)
             build = run(tp, cache, Path(work), modes)
@@ -206,6 +215,7 @@ class _TargetBuilder:
     options: BuildOptions
     on_event: OnEvent
     no_import: frozenset[NormalizedName]
+    secrets: BuildSecrets
 
     def __call__(
         self,
@@ -234,6 +244,7 @@ class _TargetBuilder:
             modes=modes,
             no_import=self.no_import,
             recipes=self.session.recipes,
+            secrets=self.secrets,
         )
 
 

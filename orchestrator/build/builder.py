@@ -70,6 +70,7 @@ from orchestrator.build.requires import (
     uses_rust,
 )
 from orchestrator.build.run import run_builds
+from orchestrator.build.secrets import NO_SECRETS, BuildSecrets
 from orchestrator.config import Recipe, TargetConfig
 from orchestrator.errors import EngineError
 from orchestrator.knowledge import Knowledge, load_knowledge
@@ -101,6 +102,7 @@ def build_target(
     modes: BuildModes | None = None,
     no_import: frozenset[NormalizedName] = frozenset(),
     recipes: Mapping[NormalizedName, Recipe] | None = None,
+    secrets: BuildSecrets = NO_SECRETS,
 ) -> TargetBuild:
     """Every wheel of ``plan``: downloaded, from the build cache, or built in one buildx run.
 
@@ -126,6 +128,7 @@ def build_target(
         modes=modes or BuildModes(),
         no_import=no_import,
         recipes=recipes or {},
+        secrets=secrets,
     )
     return build_with(plan, tcfg, ctx)
 

@@ -22,6 +22,7 @@ from orchestrator.build.progress import Progress, ProgressEvent, ProgressKind, n
 from orchestrator.build.requires import (
     ResolvedWheels,
 )
+from orchestrator.build.secrets import NO_SECRETS, BuildSecrets
 from orchestrator.config import Recipe
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Artifact, BuildFailure, PackagePlan
@@ -98,6 +99,8 @@ class BuildContext:
     no_import: frozenset[NormalizedName] = frozenset()
     #: wheelhouse.yaml ``packages.<name>`` recipes (env, config settings, patches ...).
     recipes: Mapping[NormalizedName, Recipe] = field(default_factory=dict)
+    #: ``build.secret_env``: mounted into every package stage, redacted from its logs.
+    secrets: BuildSecrets = NO_SECRETS
 
     def recipe(self, name: NormalizedName) -> Recipe:
         return self.recipes.get(name, NO_RECIPE)
@@ -213,14 +216,14 @@ def save_log(target: Target, package: PackagePlan, log: str, ctx: BuildContext) 
     """``<log_dir>/<target>/<name>-<version>.log`` (the last build's log of that package)."""
     path = ctx.log_dir / target.id / f"{package.name}-{package.version}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(log, encoding="utf-8")
+    path.write_text(ctx.secrets.redact(log), encoding="utf-8")
     return path
 
 
 def save_buildx_log(target: Target, result: BuildxResult, ctx: BuildContext) -> Path:
     path = ctx.log_dir / target.id / BUILDX_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(result.tail) + "\n", encoding="utf-8")
+    path.write_text(ctx.secrets.redact("\n".join(result.tail) + "\n"), encoding="utf-8")
     return path
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName
 
 from orchestrator.build.canonical import ZIP_EPOCH
+from orchestrator.build.secrets import secret_mounts
 from orchestrator.config import PackageManager
 
 
@@ -103,6 +104,8 @@ class DockerfileSpec:
     packages: tuple[PackageStage, ...]
     #: Packages cross-compiled in the same run (their stages run on the build machine).
     cross: CrossSpec | None = None
+    #: ``build.secret_env`` names, mounted into every package stage (``build.secrets``).
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,7 +191,12 @@ def _emulated_parts(spec: DockerfileSpec, template_dir: Path) -> list[str]:
 
 
 def _cross_parts(spec: DockerfileSpec, cross: CrossSpec, template_dir: Path) -> list[str]:
-    common = {"python": spec.python, "venv": TOOLS_VENV, "env_file": CROSS_ENV_FILE}
+    common = {
+        "python": spec.python,
+        "venv": TOOLS_VENV,
+        "env_file": CROSS_ENV_FILE,
+        "secret_mounts": secret_mounts(spec.secrets),
+    }
     toolchain = _render(
         template_dir,
         "cross-toolchain-apt.Dockerfile",
@@ -235,6 +243,7 @@ def _render_package(template_dir: Path, spec: DockerfileSpec, package: PackageSt
         platform_tag=spec.platform_tag,
         venv=TOOLS_VENV,
         epoch=str(package.epoch),
+        secret_mounts=secret_mounts(spec.secrets),
     )
 
 
@@ -252,7 +261,7 @@ def _render(template_dir: Path, template: str, **values: str) -> str:
 
 
 def _check_spec(spec: DockerfileSpec) -> None:
-    words = [spec.platform_tag]
+    words = [spec.platform_tag, *spec.secrets]
     if spec.packages:
         words += [*spec.toolchain, *spec.tools, spec.pip_wheel]
         words += [w for p in spec.packages for w in (p.name, p.sdist)]

@@ -62,6 +62,9 @@ class BuildxRequest:
     no_cache_filter: tuple[str, ...] = ()
     #: Seconds for the whole `docker buildx build`; ``None``: no limit.
     timeout: float | None = None
+    #: Names of environment variables buildx hands to the build as secrets (their values
+    #: come from buildx's own environment, never its command line: ``build.secrets``).
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -381,6 +384,8 @@ class DockerEngine:
             args += ["--target", request.target_stage]
         for stage in request.no_cache_filter:
             args += ["--no-cache-filter", stage]
+        for name in request.secrets:
+            args += ["--secret", f"id={name},env={name}"]
         return [*args, "-f", str(request.dockerfile), str(request.context)]
 
     def buildx_build(self, request: BuildxRequest, on_line: LineCallback) -> BuildxResult:

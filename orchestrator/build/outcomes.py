@@ -4,6 +4,7 @@ cross wheel's check on the target, and what enters the build cache."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,12 +45,13 @@ class PackageResult:
     script_seconds: float | None
 
 
-def read_package_result(out: Path, name: str) -> PackageResult:
-    """``status`` ``None``: the stage never ran (or the export never happened)."""
+def read_package_result(out: Path, name: str, redact: Callable[[str], str] = str) -> PackageResult:
+    """``status`` ``None``: the stage never ran (or the export never happened); the log
+    goes through ``redact`` (``BuildSecrets.redact``)."""
     where = out / name
     return PackageResult(
         status=_read_int(where / "status"),
-        log=_read_text(where / "build.log"),
+        log=redact(_read_text(where / "build.log")),
         wheels=tuple(sorted(where.glob("*.whl"))),
         script_seconds=_read_float(where / "seconds"),
     )
@@ -87,7 +89,7 @@ def collect_results(  # noqa: PLR0917
 ) -> None:
     run_log = save_buildx_log(target, result, ctx) if not result.ok else None
     for prepared in missing:
-        found = read_package_result(out, prepared.name)
+        found = read_package_result(out, prepared.name, ctx.secrets.redact)
         log_path = save_log(target, prepared.package, found.log, ctx) if found.log else None
         failure: BuildFailure | None
         if found.status is None:
@@ -142,7 +144,7 @@ def collect_cross_results(  # noqa: PLR0917
     again: list[Prepared] = []
     for prepared in crossed:
         assert prepared.cross is not None, prepared.name
-        found = read_package_result(out, prepared.name)
+        found = read_package_result(out, prepared.name, ctx.secrets.redact)
         check = read_check_result(out, prepared.name)
         log_path = _save_cross_files(target, prepared.package, found.log, check, ctx)
         checked = watcher.check_seconds.get(prepared.name)

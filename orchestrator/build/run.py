@@ -125,6 +125,7 @@ def _run_once(  # noqa: PLR0917
     try:
         cross = _cross_spec(tcfg, crossed, toolchain, xtools, ctx)
         spec = _spec(tcfg, missing, toolchain, tools, ctx.timeout, cross)
+        spec = replace(spec, secrets=ctx.secrets.names)
         context = _assemble_context(
             root / "context", spec, missing, list(tools.files), crossed, xtools.files
         )
@@ -288,11 +289,12 @@ def _buildx(  # noqa: PLR0917
         target_stage=EXPORT_STAGE,
         no_cache_filter=stages,
         timeout=limit,
+        secrets=ctx.secrets.names,
     )
     target = tcfg.target.id
     names = [*(p.name for p in missing), *(f"{p.name} (cross)" for p in crossed)]
     emit(ctx, target, "buildx-start", message=", ".join(names))
     watcher = ProgressWatcher(target, ctx.progress)
-    result = ctx.engine.buildx_build(request, watcher.feed)
+    result = ctx.engine.buildx_build(request, lambda line: watcher.feed(ctx.secrets.redact(line)))
     emit(ctx, target, "buildx-done", message=f"exit {result.returncode}", seconds=result.seconds)
     return result, watcher
