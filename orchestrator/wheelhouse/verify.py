@@ -95,7 +95,13 @@ def verify_wheelhouse(
         entrypoint=[tcfg.python],
         command=command,
         mounts={root: WHEELHOUSE_MOUNT},
-        labels={"org.wheelhouse.role": "verify", "org.wheelhouse.target": tcfg.target.id},
+        # Which run a container belongs to, for `docker ps --filter label=...` (and tests
+        # that share the engine with other runs).
+        labels={
+            "org.wheelhouse.role": "verify",
+            "org.wheelhouse.target": tcfg.target.id,
+            "org.wheelhouse.wheelhouse": str(Path(root).resolve()),
+        },
         keep=keep,
         progress=say,
     ) as container:

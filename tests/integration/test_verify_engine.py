@@ -132,8 +132,10 @@ def runtime(target: Target, image: str) -> TargetConfig:
     return TargetConfig(target=target, base_image=image, runtime_image=image, package_manager="apt")
 
 
-def verify_containers(engine: Any) -> list[Any]:
-    return list(engine.containers.list(all=True, filters={"label": "org.wheelhouse.role=verify"}))
+def verify_containers(engine: Any, wheelhouse: Path) -> list[Any]:
+    """Verify containers of ``wheelhouse`` left on the engine (other runs' are not counted)."""
+    labels = ["org.wheelhouse.role=verify", f"org.wheelhouse.wheelhouse={wheelhouse.resolve()}"]
+    return list(engine.containers.list(all=True, filters={"label": labels}))
 
 
 # --- host pip against the collected wheelhouse ----------------------------------------------------
@@ -241,7 +243,7 @@ def test_verify_passes_in_a_clean_arm64_container(
         "six": {"six": "ok"},
     }
     assert "Successfully installed" in report.install_log_tail
-    assert verify_containers(client) == []
+    assert verify_containers(client, result.path) == []
 
 
 @pytest.mark.engine
@@ -264,7 +266,7 @@ def test_verify_names_a_dependency_missing_from_the_wheelhouse(
     assert six.hints == (MISSING_WHEEL,)
     with pytest.raises(VerifyFailedError, match="six not installed"):
         report.raise_for_failure()
-    assert verify_containers(client) == []
+    assert verify_containers(client, result.path) == []
 
 
 @pytest.mark.engine

@@ -174,6 +174,7 @@ def test_the_container_is_offline_read_only_for_the_targets_platform(wheelhouse:
     assert call["entrypoint"] == ["python3"]
     assert call["command"] == ["-c", container_script(), "/wheelhouse", "/tmp/v", "42", "", ""]
     assert call["labels"]["org.wheelhouse.target"] == TARGET.id
+    assert call["labels"]["org.wheelhouse.wheelhouse"] == str(wheelhouse.resolve())
     assert call["name"].startswith("wheelhouse-verify-")
     assert client.containers.container.removed == {"force": True, "v": True}
     assert report.ok
