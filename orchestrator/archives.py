@@ -7,7 +7,9 @@ compressed to a few KB is refused, not read); unpacking is capped in members and
 (counted from the headers as they come, so a bomb is refused before it is written) and a
 tar is unpacked with tarfile's ``data`` filter: no absolute path, no ``..``, no link out
 of the tree, no device file or FIFO, no setuid bit. zipfile drops ``..`` and absolute
-paths itself and writes a symlink member as a plain file. The builds themselves unpack
+paths itself and writes a symlink member as a plain file. Every reader that walks a tar's
+headers (PKG-INFO, pyproject.toml, member names, SOURCE_DATE_EPOCH's newest mtime) walks
+them through ``tar_members``, under the same bounds. The builds themselves unpack
 the sdist inside their container (``--network=none``), never on the host.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -52,24 +55,36 @@ def extract(
     if sdist.name.endswith(".zip"):
         with zipfile.ZipFile(sdist) as archive:
             infos = archive.infolist()
-            _check(sdist, len(infos), sum(i.file_size for i in infos), limit, max_members)
+            _check(sdist.name, len(infos), sum(i.file_size for i in infos), limit, max_members)
             archive.extractall(into)
         return
     with tarfile.open(sdist) as archive:
-        members: list[tarfile.TarInfo] = []
-        total = 0
-        for member in archive:  # headers only; refused as soon as a bound is passed
-            members.append(member)
-            total += member.size if member.isfile() else 0
-            _check(sdist, len(members), total, limit, max_members)
+        members = list(tar_members(archive, sdist.name, limit=limit, max_members=max_members))
         archive.extractall(into, members=members, filter="data")
 
 
-def _check(sdist: Path, count: int, total: int, limit: int, max_members: int) -> None:
+def tar_members(
+    archive: tarfile.TarFile,
+    what: str,
+    *,
+    limit: int = MAX_UNPACKED_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> Iterator[tarfile.TarInfo]:
+    """``archive``'s members one header at a time, for a reader that stops at the one it
+    wants or walks them all: ``ArchiveError`` as soon as the count or the sizes the
+    headers give pass a bound, before a bomb's data is decompressed to skip it."""
+    total = 0
+    for count, member in enumerate(archive, start=1):
+        total += member.size if member.isfile() else 0
+        _check(what, count, total, limit, max_members)
+        yield member
+
+
+def _check(what: str, count: int, total: int, limit: int, max_members: int) -> None:
     if count > max_members:
-        raise ArchiveError(f"{sdist.name} has more than {max_members} members: refused")
+        raise ArchiveError(f"{what} has more than {max_members} members: refused")
     if total > limit:
-        raise ArchiveError(f"{sdist.name} unpacks to more than {_size(limit)}: refused")
+        raise ArchiveError(f"{what} unpacks to more than {_size(limit)}: refused")
 
 
 def _size(limit: int) -> str:

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.archives import ArchiveError, tar_members
+
 #: 1980-01-01T00:00:00Z, the earliest time a zip entry holds.
 ZIP_EPOCH = 315532800
 COMPRESS_LEVEL = 9
@@ -47,8 +49,8 @@ def sdist_epoch(sdist: Path) -> int:
                 times = [_zip_time(i.date_time) for i in zipped.infolist()]
         else:
             with tarfile.open(sdist) as archive:
-                times = [int(m.mtime) for m in archive.getmembers()]
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+                times = [int(m.mtime) for m in tar_members(archive, sdist.name)]
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError, ArchiveError) as exc:
         raise CanonicalError(f"{sdist.name}: cannot read the sdist's members: {exc}") from exc
     return clamp(max(times, default=ZIP_EPOCH))
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from orchestrator.archives import ArchiveError, extract
+from orchestrator.archives import ArchiveError, extract, tar_members
 from orchestrator.build.requires import SdistError
 
 #: ``deps/<name>/.cargo`` in the build context; the package stage mounts deps at this path.
@@ -70,7 +70,7 @@ def _member_names(sdist: Path) -> list[str]:
     """Raises ``SdistError`` for an archive that cannot be read to its end."""
     try:
         return _names(sdist)
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, ArchiveError) as exc:
         raise SdistError(f"cannot read sdist {sdist.name}: {exc}") from None
 
 
@@ -79,7 +79,7 @@ def _names(sdist: Path) -> list[str]:
         with zipfile.ZipFile(sdist) as archive:
             return archive.namelist()
     with tarfile.open(sdist) as archive:
-        return [m.name for m in archive if m.isfile()]
+        return [m.name for m in tar_members(archive, sdist.name) if m.isfile()]
 
 
 def _inside_top(member: str) -> PurePosixPath:

@@ -24,7 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from orchestrator.archives import ArchiveError, read_at_most
+from orchestrator.archives import ArchiveError, read_at_most, tar_members
 from orchestrator.errors import BadInputError, ResolveError
 from orchestrator.model import PackagePlan, Pin, ProjectPage
 from orchestrator.plan.planner import SystemPackagesFor, plan_target
@@ -96,7 +96,7 @@ def _is_top_pyproject(member: str) -> bool:
 
 def _pyproject_from_tar(sdist: Path) -> str | None:
     with tarfile.open(sdist) as archive:
-        for member in archive:
+        for member in tar_members(archive, sdist.name):
             if member.isfile() and _is_top_pyproject(member.name):
                 handle = archive.extractfile(member)
                 what = f"its {member.name}"

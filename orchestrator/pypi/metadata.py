@@ -41,7 +41,7 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from orchestrator import __version__
-from orchestrator.archives import ArchiveError, read_at_most
+from orchestrator.archives import ArchiveError, read_at_most, tar_members
 from orchestrator.errors import IndexUnavailableError
 from orchestrator.model import ReleaseFile
 from orchestrator.paths import write_atomically
@@ -348,7 +348,7 @@ def sdist_pkg_info(filename: str, content: bytes) -> bytes:
         with tarfile.open(fileobj=io.BytesIO(content)) as archive:
             member = next(
                 m
-                for m in archive.getmembers()
+                for m in tar_members(archive, filename)
                 if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
             )
             extracted = archive.extractfile(member)

@@ -7,6 +7,7 @@ the project's error, and nothing is written outside the place it was unpacked to
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import zipfile
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.archives import MAX_MEMBER_BYTES, MIB, ArchiveError, extract
+from orchestrator.archives import MAX_MEMBER_BYTES, MIB, ArchiveError, extract, tar_members
+from orchestrator.build.canonical import CanonicalError, sdist_epoch
 from orchestrator.build.crates import CrateError, CrateVendor, cargo_lock_dirs
 from orchestrator.build.requires import SdistError, read_build_requires
 from orchestrator.pypi.metadata import MetadataError, sdist_pkg_info
@@ -181,3 +183,40 @@ def test_a_truncated_sdist_is_the_packages_error_not_a_traceback(tmp_path: Path)
     with pytest.raises(SdistError, match=r"cannot read sdist x-0\.1\.0\.tar\.gz: "):
         cargo_lock_dirs(whole)
     assert "cannot read sdist x-0.1.0.tar.gz" in str(vendor(whole, tmp_path))
+
+
+def claims_two_gib(path: Path, then: Sequence[tuple[str, bytes]] = ()) -> Path:
+    """A gzipped tar whose first header claims a 2 GiB member (its data never follows: a
+    reader that honours the bound stops at the header, before decompressing anything)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, data in then:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    huge = tarfile.TarInfo("x-0.1.0/huge")
+    huge.size = 2 << 30
+    with gzip.open(path, "wb") as out:
+        out.write(huge.tobuf(format=tarfile.GNU_FORMAT))
+        out.write(raw.getvalue())
+    return path
+
+
+def test_every_tar_reader_stops_at_a_header_past_the_bound(tmp_path: Path) -> None:
+    sdist = claims_two_gib(tmp_path / "x-0.1.0.tar.gz", [("x-0.1.0/PKG-INFO", b"Name: x\n")])
+    with tarfile.open(sdist) as archive, pytest.raises(ArchiveError, match="1024 MiB"):
+        list(tar_members(archive, sdist.name))
+    with pytest.raises(MetadataError, match="unpacks to more than 1024 MiB"):
+        sdist_pkg_info(sdist.name, sdist.read_bytes())
+    with pytest.raises(CanonicalError, match="unpacks to more than 1024 MiB"):
+        sdist_epoch(sdist)
+    with pytest.raises(SdistError, match="unpacks to more than 1024 MiB"):
+        read_build_requires(sdist)
+
+
+def test_tar_members_counts_members_too(tmp_path: Path) -> None:
+    sdist = tar_sdist(tmp_path / "x-0.1.0.tar.gz", [(f"x-0.1.0/{i}", b"") for i in range(4)])
+    with tarfile.open(sdist) as archive, pytest.raises(ArchiveError, match="more than 3 members"):
+        list(tar_members(archive, sdist.name, max_members=3))
+    with tarfile.open(sdist) as archive:
+        assert len(list(tar_members(archive, sdist.name, max_members=4))) == 4
