@@ -31,7 +31,12 @@ would add it (or ``#`` comments when no ``packages:`` entry can).
                   "packages": [{"name", "version", "installed": bool, "ok": bool,
                                 "error": str | null,
                                 "imports": {"<module>": "ok" | "<ExcType>: message"},
+                                "test": null | {"command": str, "returncode": int | null,
+                                                "ok": bool, "output": str},
                                 "hints": [str]}]}]}
+
+A package's ``test`` is its recipe's ``test`` command as verify ran it in the clean
+container (``null``: the package has none): its exit code and its output's tail.
 """
 
 from __future__ import annotations
@@ -206,7 +211,19 @@ def _verify_package(package: PackageVerify) -> dict[str, Any]:
         "ok": package.ok,
         "error": package.error,
         "imports": dict(package.imports),
+        "test": _test(package),
         "hints": list(package.hints),
+    }
+
+
+def _test(package: PackageVerify) -> dict[str, Any] | None:
+    if package.test is None:
+        return None
+    return {
+        "command": package.test,
+        "returncode": package.test_returncode,
+        "ok": not package.test_failed,
+        "output": package.test_output,
     }
 
 

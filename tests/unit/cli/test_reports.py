@@ -226,6 +226,7 @@ def test_verify_report_is_the_documented_contract() -> None:
                 "ok": True,
                 "error": None,
                 "imports": {"six": "ok"},
+                "test": None,
                 "hints": [],
             }
         ],
@@ -237,8 +238,30 @@ def test_verify_report_is_the_documented_contract() -> None:
         "ok": False,
         "error": "ERROR: No matching distribution found for six",
         "imports": {},
+        "test": None,
         "hints": ["a wheel for this target is missing from the wheelhouse"],
     }
+
+
+def test_verify_report_gives_a_packages_test_command_its_exit_code_and_output() -> None:
+    failing = PackageVerify(
+        name="crcmod",
+        version="1.7",
+        installed=True,
+        imports={"crcmod": "ok"},
+        test="python -c 'import crcmod; raise SystemExit(3)'",
+        test_returncode=3,
+        test_output="exit 3",
+    )
+    passing = dataclasses.replace(failing, test_returncode=0, test_output="")
+    report = dataclasses.replace(OK_REPORT, packages=(failing, passing))
+
+    tests = [p["test"] for p in verify_report([report])["targets"][0]["packages"]]
+
+    assert tests == [
+        {"command": failing.test, "returncode": 3, "ok": False, "output": "exit 3"},
+        {"command": failing.test, "returncode": 0, "ok": True, "output": ""},
+    ]
 
 
 def test_verify_summary_lists_failures_with_their_fixes() -> None:
