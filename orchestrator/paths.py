@@ -50,8 +50,9 @@ def read_text(path: Path, *, what: str, error: type[BadInputError], hint: str) -
     """The text of an input file (``what``: "config file", "uv.lock"...), decoded here.
 
     Every file a user hands wheelhouse is read through this: UTF-8, a leading BOM dropped.
-    A missing or unreadable file, or one that is not UTF-8, raises ``error`` naming the
-    file (and the line of the first bad byte); ``hint`` says how to point at the right one.
+    A missing or unreadable file, or one that is not UTF-8 or holds a NUL byte, raises
+    ``error`` naming the file (and the line of the first bad byte); ``hint`` says how to
+    point at the right one.
     """
     try:
         data = path.read_bytes()
@@ -60,13 +61,23 @@ def read_text(path: Path, *, what: str, error: type[BadInputError], hint: str) -
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}", hint=hint) from None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise error(
             f"{path}:{line}: not UTF-8 text (byte {exc.start}: {exc.reason})",
             hint="save the file as UTF-8",
         ) from None
+    # No text format wheelhouse reads holds a NUL, and the OS refuses one in a path
+    # (a requirements line taken as a local path crashed on it: found by fuzz_inputs).
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise error(
+            f"{path}:{line}: a NUL byte (byte {nul}): not a text file, or a damaged one",
+            hint="save the file as UTF-8 text",
+        )
+    return text
 
 
 #: The settings that move the cache and the output elsewhere (named by ``DiskFullError``).

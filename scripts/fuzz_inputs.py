@@ -1,4 +1,4 @@
-"""Mutation fuzz of every parser of user input, seeded from the repository's real files.
+"""Property-based fuzz (hypothesis) of every parser of user input, seeded from real files.
 
 Prints figures; it is not a test (and not in the test command). Run it from the
 repository root for a bounded time:
@@ -7,33 +7,38 @@ repository root for a bounded time:
     .venv/bin/python scripts/fuzz_inputs.py --seconds 270 --seed 1
 
 Each input is a real requirements file, uv.lock, wheelhouse.yaml, PEP 691 page or
-distribution file name with a few mutations a typo or a damaged file makes: bytes
-flipped, deleted, duplicated or inserted, tokens that break URLs and TOML/YAML/JSON
-(``[``, ``://``, ``\\xff``, ``@``, ...) spliced in, lines swapped. An input passes when it
+distribution file name from this repository with one to six edits hypothesis draws: a
+byte set, bytes deleted or repeated, a token that breaks URLs and TOML/YAML/JSON (``[``,
+``://``, ``\\xff``, ``@``, ...) spliced in, two lines swapped. The property: the input
 parses or raises one of the project's errors (``WheelhouseError``; an index page goes
-through the client's own reading of an answer). Anything else is a crash:
-it is grouped by exception type and the innermost frame in ``orchestrator/``, and one
-example of each class is written under ``--out`` to become a unit regression case.
+through the client's own reading of an answer). Anything else is a crash, grouped by
+exception type and the innermost frame in ``orchestrator/``; hypothesis shrinks each new
+class to a small input (fewer edits, the first seed file), written under ``--out`` to
+become a unit regression case.
 
-A plain seeded mutator rather than hypothesis or atheris: the inputs are whole real files
-and the interesting mutations are token splices in them, which a ten-line mutator does
-without a new dependency (atheris also needs a clang-built wheel on this Python).
+hypothesis rather than atheris: it runs on this CPython without a clang-built wheel,
+its shrinking turns a crash in a 2,000-line uv.lock into the one edit that causes it, and
+a seed replays a run exactly. The run is bounded by time, in rounds of ``--examples``
+inputs per kind, each round with its own seed derived from ``--seed``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import random
 import sys
 import tempfile
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -125,27 +130,43 @@ FILENAMES = [
 ]
 
 
-def mutate(data: bytes, rng: random.Random) -> bytes:
+#: One mutation: (what, where, how much). Where is taken modulo the input's length, so
+#: hypothesis shrinks a crash towards fewer, earlier, smaller edits of the first seed.
+EDITS = st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 1 << 16), st.integers(0, 255)),
+    st.tuples(st.just("delete"), st.integers(0, 1 << 16), st.integers(1, 8)),
+    st.tuples(st.just("repeat"), st.integers(0, 1 << 16), st.integers(1, 16)),
+    st.tuples(st.just("token"), st.integers(0, 1 << 16), st.integers(0, len(TOKENS) - 1)),
+    st.tuples(st.just("swap"), st.integers(0, 1 << 16), st.integers(0, 1 << 16)),
+)
+Edit = tuple[str, int, int]
+
+
+def mutate(data: bytes, edits: list[Edit]) -> bytes:
+    """``data`` with each edit applied in turn (a byte set, bytes deleted or repeated, a
+    token spliced in, two lines swapped)."""
     buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        at = rng.randint(0, len(buf))
-        match rng.randrange(6):
-            case 0 if buf:
-                buf[min(at, len(buf) - 1)] = rng.randrange(256)
-            case 1:
-                del buf[at : at + rng.randint(1, 8)]
-            case 2:
-                piece = buf[at : at + rng.randint(1, 16)]
-                buf[at:at] = piece
-            case 3 | 4:
-                buf[at:at] = rng.choice(TOKENS)
-            case _:
-                lines = bytes(buf).split(b"\n")
-                if len(lines) > 1:
-                    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
-                    lines[i], lines[j] = lines[j], lines[i]
-                    buf = bytearray(b"\n".join(lines))
+    for what, where, amount in edits:
+        at = where % (len(buf) + 1)
+        if what == "set" and buf:
+            buf[min(at, len(buf) - 1)] = amount
+        elif what == "delete":
+            del buf[at : at + amount]
+        elif what == "repeat":
+            buf[at:at] = buf[at : at + amount]
+        elif what == "token":
+            buf[at:at] = TOKENS[amount]
+        elif what == "swap":
+            lines = bytes(buf).split(b"\n")
+            i, j = where % len(lines), amount % len(lines)
+            lines[i], lines[j] = lines[j], lines[i]
+            buf = bytearray(b"\n".join(lines))
     return bytes(buf)
+
+
+def inputs(corpus: list[bytes]) -> st.SearchStrategy[bytes]:
+    """A real file of ``corpus`` with one to six edits."""
+    return st.builds(mutate, st.sampled_from(corpus), st.lists(EDITS, min_size=1, max_size=6))
 
 
 def _file_parser(name: str, parse: Callable[[Path], object]) -> Callable[[bytes, Path], None]:
@@ -210,49 +231,105 @@ def crash_class(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {where}"
 
 
+@dataclass
+class Campaign:
+    """What the rounds found: inputs and project errors per kind; per crash class its kind,
+    how many inputs hit it, and the smallest input that did (hypothesis shrinks towards
+    it), with its message."""
+
+    inputs: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    hits: Counter[str] = field(default_factory=Counter)
+    crashes: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+
+    def record(self, kind: str, data: bytes, exc: Exception) -> str:
+        name = crash_class(exc)
+        self.hits[name] += 1
+        smallest = self.crashes.get(name)
+        if smallest is None or len(data) < len(smallest[1]):
+            self.crashes[name] = (kind, data, str(exc)[:100])
+        return name
+
+
+def fuzz_round(
+    kind: str,
+    run: Callable[[bytes, Path], None],
+    corpus: list[bytes],
+    scratch: Path,
+    found: Campaign,
+    *,
+    seed_value: int,
+    examples: int,
+) -> None:
+    """One hypothesis run of ``examples`` inputs. A crash class already known when the
+    round starts counts and passes; a new one fails the run, so hypothesis shrinks it
+    (the known set is fixed for the round: the property must not change under it)."""
+    known = frozenset(found.crashes)
+
+    @seed(seed_value)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=(Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    @given(inputs(corpus))
+    def parses_or_fails_with_the_projects_error(data: bytes) -> None:
+        found.inputs[kind] += 1
+        try:
+            run(data, scratch)
+        except WheelhouseError:
+            found.errors[kind] += 1
+        except Exception as exc:  # a crash is what the fuzz looks for
+            if found.record(kind, data, exc) not in known:
+                raise
+
+    # A new crash class, shrunk and recorded, ends the round: the next one goes on.
+    with contextlib.suppress(Exception):
+        parses_or_fails_with_the_projects_error()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--examples", type=int, default=200, help="inputs per round")
     parser.add_argument("--out", type=Path, default=Path("fuzz-crashes"))
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-    kinds = seeds()
-    counts: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    crashes: dict[str, tuple[str, bytes, str]] = {}
-    hits: Counter[str] = Counter()
+    kinds = {k: v for k, v in seeds().items() if v[1]}
+    found = Campaign()
+    rounds = 0
     started = time.perf_counter()
-    deadline = started + args.seconds
     with tempfile.TemporaryDirectory(prefix="wheelhouse-fuzz-") as tmp:
         scratch = Path(tmp)
-        while time.perf_counter() < deadline:
-            kind = rng.choice(list(kinds))
-            run, corpus = kinds[kind]
-            if not corpus:
-                continue
-            data = mutate(rng.choice(corpus), rng)
-            counts[kind] += 1
-            try:
-                run(data, scratch)
-            except WheelhouseError:
-                errors[kind] += 1
-            except Exception as exc:  # a crash is what the fuzz looks for
-                name = crash_class(exc)
-                hits[name] += 1
-                crashes.setdefault(name, (kind, data, str(exc)[:100]))
+        while time.perf_counter() < started + args.seconds:
+            for kind, (run, corpus) in kinds.items():
+                fuzz_round(
+                    kind,
+                    run,
+                    corpus,
+                    scratch,
+                    found,
+                    seed_value=args.seed * 1_000_003 + rounds,
+                    examples=args.examples,
+                )
+                rounds += 1
     elapsed = time.perf_counter() - started
-    print(f"{sum(counts.values())} inputs in {elapsed:.0f} s (seed {args.seed})")
+    total = sum(found.inputs.values())
+    print(f"{total} inputs in {elapsed:.0f} s, {rounds} hypothesis rounds (seed {args.seed})")
     for kind in kinds:
-        print(f"  {kind:18} {counts[kind]:7} inputs, {errors[kind]:7} project errors")
-    print(f"{len(crashes)} crash classes")
-    if crashes:
+        print(f"  {kind:18} {found.inputs[kind]:7} inputs, {found.errors[kind]:7} project errors")
+    print(f"{len(found.crashes)} crash classes")
+    if found.crashes:
         args.out.mkdir(parents=True, exist_ok=True)
-    for i, (name, (kind, data, message)) in enumerate(sorted(crashes.items())):
+    for i, (name, (kind, data, message)) in enumerate(sorted(found.crashes.items())):
         example = args.out / f"crash-{i}-{kind.replace(' ', '-')}"
         example.write_bytes(data)
-        print(f"  {kind}: {name} ({hits[name]} inputs): {message}\n    example: {example}")
-    return 1 if crashes else 0
+        print(f"  {kind}: {name} ({found.hits[name]} inputs): {message}")
+        print(f"    smallest example ({len(data)} bytes): {example}")
+    return 1 if found.crashes else 0
 
 
 if __name__ == "__main__":

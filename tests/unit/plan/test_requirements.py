@@ -118,6 +118,19 @@ def test_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
     assert info.value.hint == "save the file as UTF-8"
 
 
+def test_a_nul_byte_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    # fuzz_inputs.py's find: a line starting with NUL was taken as a local path, and
+    # Path.exists() raised ValueError ("embedded null byte").
+    path = tmp_path / "requirements.txt"
+    path.write_bytes(b"six==1.17.0\n\x00 a comment that lost its hash\ncrcmod==1.7\n")
+    with pytest.raises(RequirementsError) as info:
+        parse_requirements(path)
+    assert info.value.message == (
+        f"{path}:2: a NUL byte (byte 12): not a text file, or a damaged one"
+    )
+    assert info.value.hint == "save the file as UTF-8 text"
+
+
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RequirementsError) as info:
         parse_requirements(tmp_path / "nope.txt")
