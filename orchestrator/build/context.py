@@ -26,6 +26,7 @@ from orchestrator.build.secrets import NO_SECRETS, BuildSecrets
 from orchestrator.config import Recipe
 from orchestrator.knowledge import Knowledge, load_knowledge
 from orchestrator.model import Artifact, BuildFailure, PackagePlan
+from orchestrator.paths import CACHE_SETTING, space_checked
 from orchestrator.plan.modes import BuildModes, Mode, ModeChoice
 from orchestrator.pypi.downloads import FileRequest, StoredFile, sha256_of
 from orchestrator.targets import Target
@@ -215,15 +216,19 @@ def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
 def save_log(target: Target, package: PackagePlan, log: str, ctx: BuildContext) -> Path:
     """``<log_dir>/<target>/<name>-<version>.log`` (the last build's log of that package)."""
     path = ctx.log_dir / target.id / f"{package.name}-{package.version}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ctx.secrets.redact(log), encoding="utf-8")
-    return path
+    return _write_log(path, ctx.secrets.redact(log), ctx)
 
 
 def save_buildx_log(target: Target, result: BuildxResult, ctx: BuildContext) -> Path:
-    path = ctx.log_dir / target.id / BUILDX_LOG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ctx.secrets.redact("\n".join(result.tail) + "\n"), encoding="utf-8")
+    text = ctx.secrets.redact("\n".join(result.tail) + "\n")
+    return _write_log(ctx.log_dir / target.id / BUILDX_LOG, text, ctx)
+
+
+def _write_log(path: Path, text: str, ctx: BuildContext) -> Path:
+    """A log in the cache's log folder; a full disk there is the project's error (exit 10)."""
+    with space_checked(ctx.log_dir, f"saving the log {path.name}", setting=CACHE_SETTING):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -7,6 +7,7 @@ a fix in its hint; nothing else in wheelhouse imports docker or runs ``docker``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -427,7 +428,10 @@ class DockerEngine:
             timed_out=expired.is_set(),
         )
         if not result.ok and not result.timed_out:
-            error = _classify("\n".join(tail), request.platform)
+            output = "\n".join(tail)
+            error = _classify(output, request.platform) or _export_out_of_space(
+                output, request.output_dir
+            )
             if error is not None:
                 raise error
         return result
@@ -579,6 +583,34 @@ def _registry_error(output: str, ref: str) -> RegistryError:
     return RegistryError(
         f"pushing {ref} failed: {last}",
         hint=f"check the reference and the registry ({registry}); WHEELHOUSE_DEBUG=1 shows more",
+    )
+
+
+#: buildx's local exporter step; when the client's write fails it reports only ``EOF``.
+_EXPORT_STEP = re.compile(r"^#(\d+) exporting to client directory", re.MULTILINE)
+#: Free space below which a failed export is taken for a full file system.
+EXPORT_SPACE_MARGIN = 1 << 20
+
+
+def _export_out_of_space(output: str, output_dir: Path) -> DiskFullError | None:
+    """A failed export into a file system with (almost) no space left: buildx's client
+    fails its write with ENOSPC and says only ``ERROR: EOF`` or ``error from receiver:
+    context canceled`` (both seen with a full cache), so a failed run that reached the
+    export step and the free space of ``output_dir`` tell it."""
+    if _EXPORT_STEP.search(output) is None:
+        return None
+    where = next((p for p in (output_dir, *output_dir.parents) if p.exists()), None)
+    if where is None:
+        return None
+    fs = os.statvfs(where)
+    if fs.f_bavail * fs.f_frsize >= EXPORT_SPACE_MARGIN:
+        return None
+    return DiskFullError(
+        f"no space left on device during docker buildx build: exporting the build's "
+        f"output to {output_dir} failed ({_last_error_line(output)}) with "
+        f"{fs.f_bavail * fs.f_frsize // 1024} KiB free there",
+        hint="free space where the build's output goes (the cache's work/ directory: "
+        "`cache_dir:` or $WHEELHOUSE_CACHE_DIR), then run the build again",
     )
 
 

@@ -376,6 +376,37 @@ def test_no_space_for_the_exported_wheels_is_a_disk_full_error(tmp_path: Path) -
     assert info.value.hint is not None and "docker system df" in info.value.hint
 
 
+EXPORT_FAILED = [
+    "#10 exporting to client directory",
+    "#10 copying files 2.92MB 0.0s done",
+    "#10 CANCELED",
+    "ERROR: failed to solve: error from receiver: context canceled",
+]
+
+
+@pytest.mark.parametrize(
+    "last", [EXPORT_FAILED[2:], ["#10 ERROR: EOF", "ERROR: failed to solve: EOF"]]
+)
+def test_an_export_that_fails_on_a_full_file_system_is_a_disk_full_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last: list[str]
+) -> None:
+    # buildx's client hits ENOSPC writing the export and says only EOF or "context
+    # canceled" (both seen in tests/integration/test_disk_full.py): the free space tells.
+    full = SimpleNamespace(f_bavail=0, f_frsize=4096)
+    monkeypatch.setattr("orchestrator.build.engine.os.statvfs", lambda _p: full)
+    engine = DockerEngine(popen=FakePopen(FakeProcess([*EXPORT_FAILED[:2], *last], code=1)))
+    with pytest.raises(DiskFullError, match="exporting the build's output to") as info:
+        engine.buildx_build(request(tmp_path), lambda _l: None)
+    assert "with 0 KiB free there" in info.value.message
+    assert info.value.hint is not None and "$WHEELHOUSE_CACHE_DIR" in info.value.hint
+
+
+def test_an_export_that_fails_with_space_left_is_a_failed_build(tmp_path: Path) -> None:
+    engine = DockerEngine(popen=FakePopen(FakeProcess(EXPORT_FAILED, code=1)))
+    result = engine.buildx_build(request(tmp_path), lambda _l: None)
+    assert not result.ok  # tmp_path has room: not a full disk, the packages' failures
+
+
 def test_an_interrupt_while_buildx_runs_kills_it(tmp_path: Path) -> None:
     """SIGTERM to wheelhouse alone: buildx must not go on building without it."""
     process = FakeProcess(["#1 [internal] load build definition"], block=True)
