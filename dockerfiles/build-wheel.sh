@@ -5,7 +5,9 @@
 #
 # RECIPE_DIR (orchestrator/build/recipe.py) may hold `env` (sourced), `config-settings`
 # (one pip --config-settings KEY=VALUE a line), `patches/*` (applied in order with
-# patch -p1 to the unpacked sdist) and `before-build.sh` (run in the unpacked sdist).
+# patch -p1 to the unpacked sdist), `before-build.sh` (run in the unpacked sdist) and
+# `auditwheel-exclude` (one soname a line the runtime image provides: each an
+# `auditwheel repair --exclude`, so the library stays out of the wheel).
 #
 # Always exits 0: a failing RUN would cancel the sibling package stages of the same
 # BuildKit run. The outcome is left in /out/NAME/ instead: `status` (the exit code, 124
@@ -169,8 +171,14 @@ build() {
                 echo "wheelhouse: pure-Python wheel, kept as built: ${wheel##*/}"
                 cp "$wheel" "$out/" || return $? ;;
             *)
-                echo "wheelhouse: auditwheel repair --plat $plat ${wheel##*/}"
-                timeout "$(left)" "$venv/bin/auditwheel" repair --plat "$plat" -w "$out" \
+                set --
+                if [ -n "$recipe" ] && [ -f "$recipe/auditwheel-exclude" ]; then
+                    while IFS= read -r soname; do
+                        [ -n "$soname" ] && set -- "$@" --exclude "$soname"
+                    done <"$recipe/auditwheel-exclude"
+                fi
+                echo "wheelhouse: auditwheel repair --plat $plat${*:+ $*} ${wheel##*/}"
+                timeout "$(left)" "$venv/bin/auditwheel" repair --plat "$plat" "$@" -w "$out" \
                     "$wheel" || return $? ;;
         esac
     done

@@ -73,6 +73,8 @@ SCHEMA: dict[str, Any] = {
             "apk": "list of Alpine build packages",
             "runtime_apt": "list of Debian runtime packages",
             "runtime_apk": "list of Alpine runtime packages",
+            "system_libraries": "list of sonames the runtime image provides (kept out of "
+            "the wheel by auditwheel repair --exclude; needs runtime_apt/runtime_apk)",
             "force_build": "true | false",
             "verify_import": "true | false (false: verify installs but does not import it)",
             "build_mode": "auto | cross | emulate (overrides the target's)",
@@ -149,6 +151,8 @@ class PackageConfig:
     apk: tuple[str, ...] = ()
     runtime_apt: tuple[str, ...] = ()
     runtime_apk: tuple[str, ...] = ()
+    #: Sonames the runtime image provides (the knowledge file's ``system_libraries``).
+    system_libraries: tuple[str, ...] = ()
     force_build: bool = False
     #: False for modules that refuse to import off their hardware (RPi.GPIO off a Pi).
     verify_import: bool = True
@@ -359,8 +363,9 @@ def _packages(data: object, path: Path) -> dict[NormalizedName, PackageConfig]:
         entry = _mapping(value, path, where, SCHEMA["packages"]["*"])
         lists = {
             key: _strings(entry.get(key, []), path, f"{where}.{key}")
-            for key in ("apt", "apk", "runtime_apt", "runtime_apk")
+            for key in ("apt", "apk", "runtime_apt", "runtime_apk", "system_libraries")
         }
+        _check_names(lists, path, where)
         result[canonicalize_name(str(name))] = PackageConfig(
             force_build=_bool(entry.get("force_build", False), path, f"{where}.force_build"),
             verify_import=_bool(entry.get("verify_import", True), path, f"{where}.verify_import"),
@@ -539,6 +544,29 @@ def _path(base: Path, value: object, path: Path, where: str) -> Path:
     """Relative to the config file's directory; ``~`` expanded; ``..`` folded for messages."""
     given = Path(_string(value, path, where)).expanduser()
     return Path(os.path.normpath(base / given))
+
+
+def _check_names(lists: dict[str, tuple[str, ...]], path: Path, where: str) -> None:
+    """Runtime packages and sonames end up in the runtime Dockerfile's RUN line."""
+    for key, pattern, example in (
+        ("runtime_apt", PACKAGE_NAME, "[libasound2]"),
+        ("runtime_apk", PACKAGE_NAME, "[alsa-lib]"),
+        ("system_libraries", SONAME, "[libasound.so.2], as the extension's NEEDED names it"),
+    ):
+        for index, name in enumerate(lists[key]):
+            if not pattern.fullmatch(name):
+                raise _field_error(
+                    path,
+                    f"{where}.{key}[{index}]",
+                    f"not a valid name: {name!r}",
+                    f"e.g. {example}",
+                )
+
+
+#: A Debian or Alpine package name (what may stand in a rendered RUN line).
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
+#: A shared library's file name (soname), or an auditwheel ``--exclude`` pattern of one.
+SONAME = re.compile(r"^lib[A-Za-z0-9_.+*?-]*\.so(?:\.[A-Za-z0-9_*?]+)*$")
 
 
 def _strings(value: object, path: Path, where: str) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from packaging.utils import NormalizedName, canonicalize_name
 
-from orchestrator.config import PackageConfig, PackageManager
+from orchestrator.config import SONAME, PackageConfig, PackageManager
 from orchestrator.errors import ConfigError
 from orchestrator.paths import read_text
 
@@ -37,12 +37,14 @@ _PACKAGE_KEYS = (
     "apk",
     "runtime_apt",
     "runtime_apk",
+    "system_libraries",
     "rust",
     "emulate_only",
     "test",
     "imports",
     "notes",
 )
+_SONAME_FIX = "a YAML list of sonames, as the extension's NEEDED names them, e.g. [libasound.so.2]"
 #: A dotted module name, as wheelhouse.yaml's ``imports`` takes it.
 _MODULE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 #: Sections that map a header, module, library, command or requirement to its packages.
@@ -60,6 +62,10 @@ class PackageKnowledge:
     apk: tuple[str, ...] = ()
     runtime_apt: tuple[str, ...] = ()
     runtime_apk: tuple[str, ...] = ()
+    #: Shared libraries the system provides at run time (sonames, as the extension's
+    #: DT_NEEDED names them): ``auditwheel repair --exclude`` keeps them out of the wheel,
+    #: and the runtime image installs ``runtime_apt``/``runtime_apk`` for them.
+    system_libraries: tuple[str, ...] = ()
     #: The build needs cargo and rustc (the knowledge file's ``rust_toolchain``).
     rust: bool = False
     #: The build runs target programs: it can be emulated, never cross-compiled.
@@ -78,6 +84,16 @@ class PackageKnowledge:
         if manager == "apt":
             return self.runtime_apt
         return self.runtime_apk if manager == "apk" else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeNeeds:
+    """What a wheel needs the runtime image to provide (``Knowledge.runtime_needs``)."""
+
+    #: Sonames the wheel links but does not carry.
+    libraries: tuple[str, ...] = ()
+    #: The target's packages that ship them (empty for ``package_manager: none``).
+    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +142,7 @@ class Knowledge:
                 apk=config.apk or base.apk,
                 runtime_apt=config.runtime_apt or base.runtime_apt,
                 runtime_apk=config.runtime_apk or base.runtime_apk,
+                system_libraries=config.system_libraries or base.system_libraries,
             )
         return replace(self, packages=_frozen(packages))
 
@@ -140,6 +157,20 @@ class Knowledge:
     def runtime_packages(self, name: NormalizedName, manager: PackageManager) -> tuple[str, ...]:
         entry = self.packages.get(name)
         return entry.runtime(manager) if entry is not None else ()
+
+    def system_libraries(self, name: NormalizedName) -> tuple[str, ...]:
+        """Libraries ``name``'s wheel leaves to the system (``auditwheel repair --exclude``)."""
+        entry = self.packages.get(name)
+        return entry.system_libraries if entry is not None else ()
+
+    def runtime_needs(self, name: NormalizedName, manager: PackageManager) -> RuntimeNeeds:
+        """What a built wheel of ``name`` needs of the runtime image: nothing unless the
+        entry names ``system_libraries`` (auditwheel copies every other library into the
+        wheel), else those libraries and the target's runtime packages that ship them."""
+        libraries = self.system_libraries(name)
+        if not libraries:
+            return RuntimeNeeds()
+        return RuntimeNeeds(libraries=libraries, packages=self.runtime_packages(name, manager))
 
     def toolchain_for(self, manager: PackageManager) -> tuple[str, ...]:
         return self.toolchain.get(manager, ())
@@ -261,6 +292,13 @@ class _Parser:
             key: self.names(entry.get(key, []), f"{where}.{key}")
             for key in ("apt", "apk", "runtime_apt", "runtime_apk")
         }
+        libraries = self.sonames(entry.get("system_libraries", []), f"{where}.system_libraries")
+        if libraries and not (lists["runtime_apt"] or lists["runtime_apk"]):
+            raise self.error(
+                f"{where}.system_libraries",
+                "names libraries the runtime image must provide, but no runtime package",
+                "add runtime_apt and runtime_apk: the packages that ship them",
+            )
         test = self.text(entry["test"], f"{where}.test") if "test" in entry else None
         if test == "":
             raise self.error(f"{where}.test", "is empty", "a shell command, e.g. uwsgi --version")
@@ -272,8 +310,17 @@ class _Parser:
             if "imports" in entry
             else None,
             notes=self.text(entry.get("notes", ""), f"{where}.notes"),
+            system_libraries=libraries,
             **lists,
         )
+
+    def sonames(self, value: object, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.error(where, f"expected a list of sonames, got {value!r}", _SONAME_FIX)
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not SONAME.fullmatch(item):
+                raise self.error(f"{where}[{index}]", f"not a soname: {item!r}", _SONAME_FIX)
+        return _unique(value)
 
     def modules(self, value: object, where: str) -> tuple[str, ...]:
         fix = "a YAML list of module names, e.g. [yaml, yaml.cyaml], or [] for none"

@@ -252,6 +252,11 @@ class Artifact:
     #: For built wheels: the wheelhouse.yaml recipe they were built with (the build cache
     #: key holds it, so a cached wheel was built with the same one).
     recipe: RecipeSummary | None = None
+    #: For built wheels: the sonames auditwheel left to the system (the knowledge file's
+    #: ``system_libraries``) and the target's packages that ship them, which the runtime
+    #: image installs.
+    system_libraries: tuple[str, ...] = ()
+    runtime_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

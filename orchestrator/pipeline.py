@@ -40,6 +40,7 @@ from orchestrator.errors import (
     VerifyFailedError,
     WheelhouseError,
 )
+from orchestrator.knowledge import Knowledge
 from orchestrator.model import BuildFailure, Pin, Plan, TargetBuild, TargetPlan
 from orchestrator.plan.closure import check_closure
 from orchestrator.plan.modes import BuildModes
@@ -167,6 +168,7 @@ def _run_build(  # noqa: PLR0917
             build = run(tp, cache, Path(work), modes)
             build = _with_built_closure(tp, build)
             build = _with_build_recipes(tp, build)
+            build = _with_runtime_needs(tcfg, session.knowledge, build)
             builds.append(build)
             _say_reused(session, tp.target, resolve, say)
             _publish(
@@ -289,6 +291,7 @@ def verify_one(
         skip_imports=skip,
         recipes=session.recipes,
         image=engine.platform_ref(tcfg.runtime_image, tcfg.target.arch.docker_platform),
+        images=engine,
     )
 
 
@@ -304,6 +307,28 @@ def _with_build_recipes(tp: TargetPlan, build: TargetBuild) -> TargetBuild:
         for a in build.artifacts
     )
     return replace(build, artifacts=artifacts)
+
+
+def _with_runtime_needs(
+    tcfg: TargetConfig, knowledge: Knowledge, build: TargetBuild
+) -> TargetBuild:
+    """Each built platform wheel with what it leaves to the runtime image (the knowledge
+    file's ``system_libraries``, kept out of it by auditwheel) and the packages that ship it."""
+    artifacts = []
+    for artifact in build.artifacts:
+        needs = knowledge.runtime_needs(artifact.name, tcfg.package_manager)
+        if artifact.origin == "built" and needs.libraries and not _pure(artifact.path):
+            needed = replace(
+                artifact, system_libraries=needs.libraries, runtime_packages=needs.packages
+            )
+            artifacts.append(needed)
+        else:
+            artifacts.append(artifact)
+    return replace(build, artifacts=tuple(artifacts))
+
+
+def _pure(wheel: Path) -> bool:
+    return wheel.name.endswith("-none-any.whl")
 
 
 def _with_built_closure(tp: TargetPlan, build: TargetBuild) -> TargetBuild:

@@ -358,6 +358,7 @@ class _Graph:
             tool_requirements=TOOL_REQUIREMENTS,
             templates_sha256=templates_digest(),
             recipe_sha256=recipe_digest(self.ctx.recipe(node.package.name), self.target),
+            system_libraries=self.ctx.knowledge.system_libraries(node.package.name),
         )
         return Prepared(package=node.package, sdist=node.sdist, deps=deps, inputs=inputs)
 
@@ -423,6 +424,7 @@ class _Graph:
             build_mode="cross",
             cross_image_digest=image_digest,
             recipe_sha256=recipe_digest(self.ctx.recipe(node.package.name), self.target),
+            system_libraries=self.ctx.knowledge.system_libraries(node.package.name),
         )
         return CrossInputs(deps=deps, inputs=inputs)
 

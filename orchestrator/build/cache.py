@@ -50,11 +50,16 @@ class CacheKeyInputs:
     #: ``build.recipe.recipe_digest`` of the package's recipe; left out of the key when
     #: empty, so a package without a recipe keeps its key.
     recipe_sha256: str = ""
+    #: Sonames ``auditwheel repair --exclude`` keeps out of the wheel (the knowledge
+    #: file's ``system_libraries``); left out of the key when empty, like the recipe.
+    system_libraries: tuple[str, ...] = ()
 
     def canonical_json(self) -> str:
         data: dict[str, Any] = asdict(self)
         if not self.recipe_sha256:
             del data["recipe_sha256"]
+        if not self.system_libraries:
+            del data["system_libraries"]
         data["build_requirement_sha256s"] = sorted(self.build_requirement_sha256s)
         data["key_version"] = KEY_VERSION
         return json.dumps(data, sort_keys=True, separators=(",", ":"))

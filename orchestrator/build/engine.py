@@ -66,6 +66,9 @@ class BuildxRequest:
     #: Names of environment variables buildx hands to the build as secrets (their values
     #: come from buildx's own environment, never its command line: ``build.secrets``).
     secrets: tuple[str, ...] = ()
+    #: Load the result into the engine as this image (``--output type=docker,name=...``)
+    #: instead of exporting its files to ``output_dir``.
+    image_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,7 +379,12 @@ class DockerEngine:
 
     def buildx_args(self, request: BuildxRequest) -> list[str]:
         args = [self.docker_cli, "buildx", "build", "--platform", request.platform]
-        args += ["--progress=plain", "--output", f"type=local,dest={request.output_dir}"]
+        output = (
+            f"type=local,dest={request.output_dir}"
+            if request.image_name is None
+            else f"type=docker,name={request.image_name}"
+        )
+        args += ["--progress=plain", "--output", output]
         if self.builder:
             args += ["--builder", self.builder]
         for name, value in request.build_args.items():

@@ -7,7 +7,9 @@ mounted into both the emulated and the cross stage of the package):
   such as ``${TARGET_ARCH}`` already replaced on the host);
 - ``config-settings``: one ``KEY=VALUE`` per line, each a ``pip wheel --config-settings``;
 - ``patches/0001-<file>`` ...: applied in order with ``patch -p1`` to the unpacked sdist;
-- ``before-build.sh``: run with ``sh`` in the unpacked sdist, offline, before ``pip wheel``.
+- ``before-build.sh``: run with ``sh`` in the unpacked sdist, offline, before ``pip wheel``;
+- ``auditwheel-exclude``: one soname a line, each an ``auditwheel repair --exclude`` (the
+  knowledge file's ``system_libraries``: libraries the runtime image provides).
 
 A package without a build recipe gets an empty directory (the mount must exist).
 """
@@ -28,6 +30,7 @@ ENV_FILE = "env"
 SETTINGS_FILE = "config-settings"
 PATCHES_DIR = "patches"
 BEFORE_BUILD_FILE = "before-build.sh"
+EXCLUDE_FILE = "auditwheel-exclude"
 
 _REFERENCE = re.compile(r"\$\{([A-Z_]+)\}")
 
@@ -80,9 +83,14 @@ def patch_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_recipe(directory: Path, recipe: Recipe, target: Target) -> None:
-    """The recipe's files for ``build-wheel.sh`` in ``directory`` (created, maybe empty)."""
+def write_recipe(
+    directory: Path, recipe: Recipe, target: Target, *, exclude: tuple[str, ...] = ()
+) -> None:
+    """The recipe's files for ``build-wheel.sh`` in ``directory`` (created, maybe empty);
+    ``exclude``: the sonames auditwheel must leave to the system."""
     directory.mkdir(parents=True, exist_ok=True)
+    if exclude:
+        (directory / EXCLUDE_FILE).write_text("\n".join(exclude) + "\n", encoding="utf-8")
     if recipe.env:
         lines = [f"export {k}={_shell_quote(expand(v, target))}" for k, v in recipe.env]
         (directory / ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")

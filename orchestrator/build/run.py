@@ -130,7 +130,12 @@ def _run_once(  # noqa: PLR0917
             root / "context", spec, missing, list(tools.files), crossed, xtools.files
         )
         for prepared in (*missing, *crossed):
-            write_recipe(context / RECIPES_DIR / prepared.name, ctx.recipe(prepared.name), target)
+            write_recipe(
+                context / RECIPES_DIR / prepared.name,
+                ctx.recipe(prepared.name),
+                target,
+                exclude=prepared.inputs.system_libraries,
+            )
         out = root / "out"
         try:
             result, watcher = _buildx(tcfg, missing, context, out, ctx, crossed)

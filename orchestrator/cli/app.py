@@ -45,6 +45,7 @@ from orchestrator.session import Session
 from orchestrator.targets import Target
 from orchestrator.wheelhouse.publish import ImageRef, check_wheelhouses, publish_wheelhouses
 from orchestrator.wheelhouse.runtime import render_dockerignore, render_runtime_dockerfile
+from orchestrator.wheelhouse.syspackages import runtime_needs_for
 
 app = typer.Typer(
     name="wheelhouse",
@@ -342,7 +343,9 @@ def dockerfile(
     `docker buildx build --platform linux/arm64 .` from the directory holding wheelhouse/.
     With `--from-image REF` the wheels come from a published multi-platform wheelhouse
     image instead, and `docker buildx build --platform linux/arm64,linux/amd64 .` takes
-    each platform's wheels from the one tag.
+    each platform's wheels from the one tag. The system packages the wheels need at run
+    time (manifest.json `runtime_packages`) are installed first, with the target's package
+    manager: the target's wheelhouse must be built.
     """
     loaded = load_config(config)
     tcfg = loaded.target_config(Target.parse(target))
@@ -350,7 +353,10 @@ def dockerfile(
         typer.echo(render_dockerignore(), nl=False)
         return
     where = Path(os.path.relpath(loaded.output / tcfg.target.id))
-    text = render_runtime_dockerfile(tcfg, where.as_posix(), app_hint=cmd, from_image=from_image)
+    needs = runtime_needs_for(loaded.output, tcfg, loaded.targets if from_image is not None else ())
+    text = render_runtime_dockerfile(
+        tcfg, where.as_posix(), app_hint=cmd, from_image=from_image, needs=needs
+    )
     typer.echo(text, nl=False)
 
 

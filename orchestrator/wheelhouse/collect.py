@@ -31,8 +31,16 @@ tree is deleted after the switch. Leftovers of a killed run (``.<id>.tmp-*``, ``
                  "commit"?: <git commit>, "repository"?: <git URL, credentials masked>,
                  "recipe"?: {"env": [names], "config_settings": {key: value},
                              "patches": [{"file": str, "sha256": <hex>}],
-                             "before_build": str | null}}],
-     "missing": [{"name": str, "version": str, "reason": str}]}
+                             "before_build": str | null},
+                 "system_libraries"?: [soname], "runtime_packages"?: [package]}],
+     "missing": [{"name": str, "version": str, "reason": str}],
+     "system_libraries": [soname], "runtime_packages": [package]}
+
+A built wheel's ``system_libraries`` are the sonames it links but does not carry (the
+knowledge file kept them out of it: ``auditwheel repair --exclude``), its
+``runtime_packages`` the target package manager's packages that ship them. The top-level
+lists are the union over the wheels, sorted, without duplicates: what the runtime image
+installs (``wheelhouse dockerfile``) and what verify installs before it imports.
 
 ``missing`` lists the packages whose build failed: the wheelhouse is incomplete while it is
 not empty. New keys may be added within format 2; a change of meaning bumps ``format``.
@@ -118,11 +126,19 @@ class WheelEntry:
     source: str | None = None
     commit: str | None = None
     repository: str | None = None
+    #: What the runtime image provides for it (``Artifact.system_libraries``); in the
+    #: manifest only when set.
+    system_libraries: tuple[str, ...] = ()
+    runtime_packages: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The ``manifest.json`` item: a function of the inputs alone."""
         where = {"source": self.source, "commit": self.commit, "repository": self.repository}
         recipe = None if self.recipe is None else self.recipe.build_json()
+        runtime = {
+            "system_libraries": list(self.system_libraries),
+            "runtime_packages": list(self.runtime_packages),
+        }
         return {
             "name": self.name,
             "version": self.version,
@@ -133,6 +149,7 @@ class WheelEntry:
             "base_image_digest": self.base_image_digest,
             **{k: v for k, v in where.items() if v is not None},
             **({} if recipe is None else {"recipe": recipe}),
+            **(runtime if self.system_libraries else {}),
         }
 
     def provenance_json(self) -> dict[str, Any]:
@@ -339,6 +356,8 @@ def _place_wheel(dest: Path, target: Target, artifact: Artifact) -> WheelEntry:
         build_mode=artifact.build_mode,
         check_seconds=artifact.check_seconds,
         fallback_reason=artifact.fallback_reason,
+        system_libraries=artifact.system_libraries,
+        runtime_packages=artifact.runtime_packages,
     )
 
 
@@ -463,6 +482,8 @@ def render_manifest(
             {"name": f.name, "version": f.version, "reason": f.reason}
             for f in sorted(failures, key=lambda f: (f.name, f.version, f.reason))
         ],
+        "system_libraries": sorted({lib for e in entries for lib in e.system_libraries}),
+        "runtime_packages": sorted({pkg for e in entries for pkg in e.runtime_packages}),
     }
     return json.dumps(data, indent=2) + "\n"
 

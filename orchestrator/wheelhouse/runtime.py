@@ -12,6 +12,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from orchestrator.config import TargetConfig
 from orchestrator.errors import BadInputError
+from orchestrator.knowledge import RuntimeNeeds
+from orchestrator.wheelhouse.syspackages import install_lines
 
 #: Where the image keeps the app's packages, and the unprivileged user that runs it.
 VENV = "/opt/venv"
@@ -46,6 +48,7 @@ def render_runtime_dockerfile(
     *,
     app_hint: str | None = None,
     from_image: str | None = None,
+    needs: RuntimeNeeds | None = None,
 ) -> str:
     """A runtime stage ``FROM tcfg.runtime_image`` that installs only the wheelhouse's wheels.
 
@@ -54,7 +57,9 @@ def render_runtime_dockerfile(
     wheelhouse image from ``wheelhouse publish`` to take the wheels from instead. Either
     way the wheels are bind-mounted for the one ``pip install``, never copied: no wheel
     stays in a layer of the final image. ``app_hint`` is how the app starts (e.g.
-    ``python -m myapp``), rendered as the ``CMD``.
+    ``python -m myapp``), rendered as the ``CMD``. ``needs`` are the system packages the
+    wheels need (the manifest's ``runtime_packages``), installed before the wheels with the
+    target's package manager, in the same lines verify installs them with.
     """
     target = tcfg.target
     if from_image is None:
@@ -80,6 +85,7 @@ def render_runtime_dockerfile(
         "# and keep the .dockerignore that `wheelhouse dockerfile` prints next to it.",
         f"FROM {tcfg.runtime_image} AS runtime",
         "",
+        *_then_blank(install_lines(tcfg.package_manager, needs or RuntimeNeeds())),
         "# A venv, not the image's system Python: Debian's Python refuses `pip install` into",
         "# /usr (PEP 668), and the venv keeps the app's packages apart from the OS's.",
         f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH "
@@ -97,6 +103,10 @@ def render_runtime_dockerfile(
         f"CMD {json.dumps(shlex.split(app_hint) if app_hint else ['python'])}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _then_blank(lines: list[str]) -> list[str]:
+    return [*lines, ""] if lines else []
 
 
 def _user_lines(tcfg: TargetConfig) -> list[str]:

@@ -1,7 +1,11 @@
 """Verify: prove a wheelhouse installs and imports in a clean container of the runtime image.
 
 One fresh container of ``tcfg.runtime_image`` for the target's platform, with no network and
-the wheelhouse mounted read-only at ``/wheelhouse``. Inside it a script (``container_script``)
+the wheelhouse mounted read-only at ``/wheelhouse``. When the wheels need system packages at
+run time (the manifest's ``runtime_packages``), the container's image is first the runtime
+image with them installed, by the very lines the runtime Dockerfile installs them with
+(``syspackages.verify_base_image``; that build has the network, the container does not).
+Inside it a script (``container_script``)
 
 1. creates a venv with the image's own Python (``<python> -m venv /tmp/v``);
 2. installs ``requirements.txt`` with ``pip install --no-index --only-binary :all:
@@ -33,6 +37,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from orchestrator.build.engine import hint_qemu
 from orchestrator.config import Recipe, TargetConfig
 from orchestrator.errors import BadInputError, EngineError
+from orchestrator.knowledge import RuntimeNeeds
 from orchestrator.wheelhouse.container import (
     ContainerRun,
     DockerClientLike,
@@ -42,6 +47,13 @@ from orchestrator.wheelhouse.container import (
 from orchestrator.wheelhouse.judge import parse_verify_output
 from orchestrator.wheelhouse.probe import container_script
 from orchestrator.wheelhouse.report import VerifyReport
+from orchestrator.wheelhouse.syspackages import (
+    ImageBuilder,
+    RuntimeInstallError,
+    installs_packages,
+    read_runtime_needs,
+    verify_base_image,
+)
 
 #: Where the container sees the wheelhouse, and where it builds the venv.
 WHEELHOUSE_MOUNT = "/wheelhouse"
@@ -63,6 +75,7 @@ def verify_wheelhouse(
     recipes: Mapping[NormalizedName, Recipe] | None = None,
     clock: Callable[[], float] = time.monotonic,
     image: str | None = None,
+    images: ImageBuilder | None = None,
 ) -> VerifyReport:
     """Install and import ``wheelhouse_dir`` in a clean ``tcfg.runtime_image`` container.
 
@@ -73,10 +86,25 @@ def verify_wheelhouse(
     recipe's ``imports`` replace the guessed top-level names, and its ``test`` runs after.
     ``image`` is what the container is created from when it is not the runtime image's
     name itself (its platform's ``repo@sha256:...`` behind a multi-platform tag).
+    ``images`` (the engine's buildx) installs the wheels' runtime packages into it first;
+    a wheelhouse that needs some cannot be verified without it.
     """
     root = _wheelhouse_root(wheelhouse_dir)
     say = progress or (lambda _line: None)
     platform = tcfg.target.arch.docker_platform
+    started = clock()
+    # A wheelhouse that is only requirements.txt and wheels (no manifest) needs nothing.
+    needs = read_runtime_needs(root) if (root / "manifest.json").is_file() else RuntimeNeeds()
+    if installs_packages(tcfg, needs):
+        if images is None:
+            raise EngineError(
+                f"{tcfg.target.id}: verify must install {' '.join(needs.packages)} first, "
+                "and was given no engine to build with"
+            )
+        try:
+            image = verify_base_image(images, tcfg, image or tcfg.runtime_image, needs, say)
+        except RuntimeInstallError as exc:
+            return _install_failed(tcfg, exc, seconds=clock() - started)
     command = [
         "-c",
         container_script(),
@@ -86,7 +114,6 @@ def verify_wheelhouse(
         ",".join(sorted(canonicalize_name(n) for n in skip_imports)),
         _recipes_argument(recipes or {}),
     ]
-    started = clock()
     say(f"{tcfg.target.id}: verifying {root} in {tcfg.runtime_image} ({platform}, no network)")
     with VerifyContainer(
         docker_client,
@@ -119,6 +146,23 @@ def verify_wheelhouse(
         missing=_manifest_missing(root),
         seconds=clock() - started,
         container=kept,
+    )
+
+
+def _install_failed(
+    tcfg: TargetConfig, exc: RuntimeInstallError, *, seconds: float
+) -> VerifyReport:
+    return VerifyReport(
+        target=tcfg.target,
+        ok=False,
+        packages=(),
+        install_log_tail=exc.tail,
+        image=tcfg.runtime_image,
+        error=exc.message,
+        hint="check the names (the knowledge file's runtime_apt/runtime_apk, or "
+        "wheelhouse.yaml `packages:`) against the runtime image's distribution, and that "
+        "its package mirror answers",
+        seconds=seconds,
     )
 
 

@@ -600,3 +600,32 @@ def test_python_full_version_of_another_python_is_a_field_error(tmp_path: Path) 
         "3.11.Z version of target cp311-manylinux_2_36_aarch64"
     )
     assert caught.value.hint == "write the interpreter's version, e.g. 3.11.2"
+
+
+def test_a_package_can_leave_libraries_to_the_runtime_image(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "packages:\n  pyalsaaudio:\n    runtime_apt: [libasound2]\n"
+            "    system_libraries: [libasound.so.2]\n",
+        )
+    )
+    assert config.packages[canonicalize_name("pyalsaaudio")] == PackageConfig(
+        runtime_apt=("libasound2",), system_libraries=("libasound.so.2",)
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "value"),
+    [
+        ("runtime_apt: ['libasound2 && curl x']", "runtime_apt[0]", "'libasound2 && curl x'"),
+        ("runtime_apk: ['-alsa']", "runtime_apk[0]", "'-alsa'"),
+        ("system_libraries: [asound]", "system_libraries[0]", "'asound'"),
+    ],
+)
+def test_runtime_names_that_cannot_stand_in_a_run_line_are_rejected(
+    tmp_path: Path, entry: str, where: str, value: str
+) -> None:
+    error = config_error(tmp_path, f"packages:\n  pyalsaaudio:\n    {entry}\n")
+    assert f"packages.pyalsaaudio.{where}: not a valid name: {value}" in error.message
+    assert error.hint is not None and error.hint.startswith("e.g. [")

@@ -18,6 +18,7 @@ from orchestrator.knowledge import (
     Knowledge,
     PackageKnowledge,
     Providers,
+    RuntimeNeeds,
     load_knowledge,
     parse_knowledge,
 )
@@ -357,3 +358,74 @@ def test_bad_test_or_imports_name_the_field(entry: str, where: str, hint: str) -
     error = config_error(MINIMAL + f"packages:\n  foo:\n    {entry}\n")
     assert f"k.yaml: {where}" in str(error)
     assert error.hint is not None and hint in error.hint
+
+
+# --- system_libraries: what the runtime image provides ------------------------------------
+
+
+def test_pyalsaaudio_leaves_libasound_to_the_system_and_names_its_packages() -> None:
+    knowledge = load_knowledge()
+    assert knowledge.build_packages(n("pyalsaaudio"), "apt") == ("libasound2-dev",)
+    assert knowledge.build_packages(n("pyalsaaudio"), "apk") == ("alsa-lib-dev",)
+    assert knowledge.system_libraries(n("pyalsaaudio")) == ("libasound.so.2",)
+    assert knowledge.runtime_needs(n("pyalsaaudio"), "apt") == RuntimeNeeds(
+        libraries=("libasound.so.2",), packages=("libasound2",)
+    )
+    assert knowledge.runtime_needs(n("pyalsaaudio"), "apk").packages == ("alsa-lib",)
+    # No package manager: the image must bring the library itself.
+    assert knowledge.runtime_needs(n("pyalsaaudio"), "none") == RuntimeNeeds(
+        libraries=("libasound.so.2",)
+    )
+
+
+def test_a_library_auditwheel_copies_into_the_wheel_needs_nothing_at_run_time() -> None:
+    knowledge = load_knowledge()
+    assert knowledge.runtime_packages(n("psycopg2"), "apt") == ("libpq5",)
+    assert knowledge.runtime_needs(n("psycopg2"), "apt") == RuntimeNeeds()
+    assert knowledge.runtime_needs(n("not-listed"), "apt") == RuntimeNeeds()
+
+
+def test_system_libraries_parse_in_order_without_duplicates() -> None:
+    knowledge = parse(
+        MINIMAL
+        + "packages:\n  alsa:\n    runtime_apt: [libasound2]\n"
+        + "    system_libraries: [libasound.so.2, libfoo.so.*, libasound.so.2]\n"
+    )
+    assert knowledge.system_libraries(n("alsa")) == ("libasound.so.2", "libfoo.so.*")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("[asound]", "packages.alsa.system_libraries[0]: not a soname: 'asound'"),
+        ("['libasound.so.2 libx.so']", "not a soname: 'libasound.so.2 libx.so'"),
+        ('["libasound.so.2\\n"]', "not a soname: 'libasound.so.2\\n'"),
+        ("libasound.so.2", "packages.alsa.system_libraries: expected a list of sonames"),
+    ],
+)
+def test_a_bad_soname_is_named_by_its_path(value: str, problem: str) -> None:
+    error = config_error(
+        MINIMAL + f"packages:\n  alsa:\n    runtime_apt: [x]\n    system_libraries: {value}\n"
+    )
+    assert problem in error.message
+    assert error.hint is not None and "libasound.so.2" in error.hint
+
+
+def test_system_libraries_without_a_runtime_package_are_rejected() -> None:
+    error = config_error(MINIMAL + "packages:\n  alsa:\n    system_libraries: [libasound.so.2]\n")
+    assert error.message == (
+        "k.yaml: packages.alsa.system_libraries: names libraries the runtime image must "
+        "provide, but no runtime package"
+    )
+    assert error.hint == "add runtime_apt and runtime_apk: the packages that ship them"
+
+
+def test_wheelhouse_yaml_can_leave_a_library_to_the_system() -> None:
+    merged = BASE.with_overrides(
+        {
+            n("psycopg2"): PackageConfig(system_libraries=("libpq.so.5",)),
+        }
+    )
+    assert merged.runtime_needs(n("psycopg2"), "apt") == RuntimeNeeds(
+        libraries=("libpq.so.5",), packages=("libpq5",)
+    )

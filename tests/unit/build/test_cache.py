@@ -42,6 +42,7 @@ CHANGES: dict[str, Any] = {
     "build_mode": "cross",
     "cross_image_digest": "sha256:" + "3" * 64,
     "recipe_sha256": "4" * 64,
+    "system_libraries": ("libasound.so.2",),
 }
 
 
@@ -58,6 +59,11 @@ def test_any_input_change_changes_the_key(field: str) -> None:
 def test_no_recipe_keeps_the_key_it_had_before_recipes() -> None:
     data = json.loads(INPUTS.canonical_json())
     assert "recipe_sha256" not in data
+
+
+def test_no_system_library_keeps_the_key_it_had_before() -> None:
+    data = json.loads(INPUTS.canonical_json())
+    assert "system_libraries" not in data
 
 
 def test_the_key_is_stable_and_ignores_the_order_of_requirement_wheels() -> None:

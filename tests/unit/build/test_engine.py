@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -313,6 +314,14 @@ def test_buildx_command_line(tmp_path: Path) -> None:
         *("--no-cache-filter", "pkg-a", "--no-cache-filter", "pkg-b"),
         *("-f", str(tmp_path / "ctx" / "Dockerfile"), str(tmp_path / "ctx")),
     ]
+
+
+def test_an_image_build_is_loaded_into_the_engine_under_its_name(tmp_path: Path) -> None:
+    engine = DockerEngine(popen=FakePopen())
+    loaded = dataclasses.replace(request(tmp_path), image_name="wheelhouse-verify/t:abc")
+    args = engine.buildx_args(loaded)
+    assert args[args.index("--output") + 1] == "type=docker,name=wheelhouse-verify/t:abc"
+    assert not any(a.startswith("type=local") for a in args)
 
 
 def test_buildx_output_is_streamed_line_by_line(tmp_path: Path) -> None:

@@ -142,3 +142,53 @@ def test_every_build_is_in_tree_at_a_fixed_path_with_fixed_flags(tmp_path: Path)
     assert f"CFLAGS=-O1 -ffile-prefix-map={tree}=." in log
     assert "SOURCE_DATE_EPOCH=315532800" in log
     assert "config-settings" not in log
+
+
+def test_system_libraries_are_excluded_from_the_repair(tmp_path: Path) -> None:
+    """The knowledge file's system_libraries reach auditwheel as --exclude, one each."""
+    write_recipe(tmp_path / "recipe", Recipe(), TARGET, exclude=("libasound.so.2", "libfoo.so.*"))
+    assert (tmp_path / "recipe" / "auditwheel-exclude").read_text() == (
+        "libasound.so.2\nlibfoo.so.*\n"
+    )
+    venv = fake_venv(tmp_path)
+    pip = venv / "bin" / "pip"
+    pip.write_text(
+        '#!/bin/sh\nwhile [ "$1" != "-w" ]; do shift; done\n'
+        'touch "$2/demo-1.0-cp311-cp311-linux_aarch64.whl"\n'
+    )
+    auditwheel = venv / "bin" / "auditwheel"
+    # Prints its arguments one per line (a wildcard must reach it unexpanded), then writes
+    # the repaired wheel into the directory after -w.
+    auditwheel.write_text(
+        '#!/bin/sh\nfor arg; do echo "arg: $arg"; done\n'
+        'while [ "$1" != "-w" ]; do shift; done\n'
+        'touch "$2/demo-1.0-cp311-cp311-manylinux_2_36_aarch64.whl"\n'
+    )
+    auditwheel.chmod(0o755)
+    (tmp_path / "libfoo.so.1").touch()  # a wildcard the shell could expand, if unquoted
+    out = tmp_path / "out"
+    args = ["sh", str(build_script()), "demo", str(sdist(tmp_path)), str(tmp_path), "60"]
+    args += ["manylinux_2_36_aarch64", str(venv), str(tmp_path / "recipe")]
+    env = {**os.environ, "WHEELHOUSE_OUT": str(out), "WHEELHOUSE_WORK": str(tmp_path / "work")}
+    subprocess.run(args, env=env, check=True, cwd=tmp_path)
+    log = (out / "demo" / "build.log").read_text()
+    assert (out / "demo" / "status").read_text() == "0\n", log
+    passed = [line[5:] for line in log.splitlines() if line.startswith("arg: ")]
+    assert passed[:7] == [
+        "repair",
+        "--plat",
+        "manylinux_2_36_aarch64",
+        "--exclude",
+        "libasound.so.2",
+        "--exclude",
+        "libfoo.so.*",
+    ]
+    assert (
+        "wheelhouse: auditwheel repair --plat manylinux_2_36_aarch64 --exclude libasound.so.2 "
+        "--exclude libfoo.so.* demo-1.0-cp311-cp311-linux_aarch64.whl"
+    ) in log
+
+
+def test_without_system_libraries_no_exclude_file_is_written(tmp_path: Path) -> None:
+    write_recipe(tmp_path / "recipe", Recipe(), TARGET)
+    assert list((tmp_path / "recipe").iterdir()) == []

@@ -273,6 +273,8 @@ def test_manifest_is_the_documented_contract(wheels: Path, out: Path) -> None:
             },
         ],
         "missing": [{"name": "psycopg2", "version": "2.9.10", "reason": "no pg"}],
+        "system_libraries": [],
+        "runtime_packages": [],
     }
     provenance = json.loads((out / TARGET.id / "provenance.json").read_text())
     assert provenance == {
@@ -646,3 +648,27 @@ def test_a_full_output_disk_keeps_the_previous_wheelhouse_and_no_tree(
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [TARGET.id, f".{TARGET.id}.lock", first.real_path.name]
     )
+
+
+def test_the_manifest_lists_what_the_runtime_image_installs_sorted_once(
+    wheels: Path, out: Path
+) -> None:
+    def built(name: str, libraries: tuple[str, ...], packages: tuple[str, ...]) -> Artifact:
+        path = make_wheel(wheels, name, "1.0", tag="cp311-cp311-manylinux_2_36_aarch64")
+        return artifact(path, origin="built", system_libraries=libraries, runtime_packages=packages)
+
+    alsa = built("pyalsaaudio", ("libasound.so.2",), ("libasound2",))
+    other = built("other", ("libz.so.1", "libasound.so.2"), ("zlib1g", "libasound2"))
+    six = artifact(make_wheel(wheels, "six", "1.16.0"))
+
+    collect_wheelhouse(build_of(six, alsa, other), out, clock=clock)
+
+    manifest = json.loads((out / TARGET.id / "manifest.json").read_text())
+    assert manifest["system_libraries"] == ["libasound.so.2", "libz.so.1"]
+    assert manifest["runtime_packages"] == ["libasound2", "zlib1g"]
+    entries = {w["name"]: w for w in manifest["wheels"]}
+    assert entries["pyalsaaudio"]["system_libraries"] == ["libasound.so.2"]
+    assert entries["pyalsaaudio"]["runtime_packages"] == ["libasound2"]
+    # A wheel that needs nothing of the system has no such keys.
+    assert "runtime_packages" not in entries["six"]
+    assert "system_libraries" not in entries["six"]

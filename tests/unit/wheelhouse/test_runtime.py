@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.config import PackageManager, TargetConfig
 from orchestrator.errors import BadInputError
+from orchestrator.knowledge import RuntimeNeeds
 from orchestrator.targets import Target
 from orchestrator.wheelhouse.runtime import (
     DOCKERIGNORE_LINES,
@@ -181,3 +182,63 @@ def test_dockerignore_never_hides_the_wheelhouse() -> None:
 
 def test_render_dockerignore_is_the_lines() -> None:
     assert render_dockerignore() == "\n".join(DOCKERIGNORE_LINES) + "\n"
+
+
+# --- the system packages the wheels need at run time ----------------------------------------
+
+ALSA = RuntimeNeeds(libraries=("libasound.so.2",), packages=("libasound2",))
+
+
+def test_apt_installs_the_runtime_packages_before_the_wheels() -> None:
+    text = render_runtime_dockerfile(tcfg(), "wh", needs=ALSA)
+    lines = text.splitlines()
+    start = lines.index("FROM python:3.11-slim AS runtime") + 2
+    assert lines[start : start + 6] == [
+        "# System libraries the wheels link but do not carry: libasound.so.2 "
+        "(manifest.json runtime_packages).",
+        "RUN apt-get update \\",
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\",
+        "      libasound2 \\",
+        " && rm -rf /var/lib/apt/lists/*",
+        "",
+    ]
+    # Before the wheels: their layer changes every night, the packages' seldom.
+    assert text.index("apt-get install") < text.index("pip install")
+
+
+def test_apk_adds_them_without_a_cache() -> None:
+    needs = RuntimeNeeds(libraries=("libasound.so.2",), packages=("alsa-lib",))
+    text = render_runtime_dockerfile(tcfg(MUSL, "python:3.12-alpine", "apk"), "wh", needs=needs)
+    assert "RUN apk add --no-cache alsa-lib\n" in text
+    assert "apt-get" not in text
+
+
+def test_several_packages_go_in_one_run_line_in_the_order_given() -> None:
+    needs = RuntimeNeeds(
+        libraries=("libasound.so.2", "libz.so.1"), packages=("libasound2", "zlib1g")
+    )
+    text = render_runtime_dockerfile(tcfg(), "wh", needs=needs)
+    assert text.count("RUN apt-get update") == 1
+    assert "      libasound2 zlib1g \\\n" in text
+
+
+def test_the_from_image_stage_installs_them_too() -> None:
+    text = render_runtime_dockerfile(
+        tcfg(), "wh", from_image="reg.example/app/wheels:nightly", needs=ALSA
+    )
+    assert "apt-get install -y --no-install-recommends \\\n      libasound2 \\\n" in text
+    assert text.index("apt-get install") < text.index("--mount=type=bind,from=")
+
+
+def test_without_a_package_manager_the_image_must_bring_the_libraries() -> None:
+    needs = RuntimeNeeds(libraries=("libasound.so.2",))
+    text = render_runtime_dockerfile(tcfg(manager="none"), "wh", needs=needs)
+    assert "# System libraries the wheels link but do not carry: libasound.so.2" in text
+    assert "# No package manager for this target: the image must already provide them." in text
+    assert "apt-get" not in text and "apk add" not in text
+
+
+def test_a_wheelhouse_that_needs_nothing_renders_as_before() -> None:
+    before = render_runtime_dockerfile(tcfg(), "wh")
+    assert render_runtime_dockerfile(tcfg(), "wh", needs=RuntimeNeeds()) == before
+    assert "apt-get" not in before

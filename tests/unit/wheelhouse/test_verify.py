@@ -13,6 +13,7 @@ from typing import Any
 import docker.errors  # type: ignore[import-untyped]
 import pytest
 
+from orchestrator.build.engine import BuildxRequest, BuildxResult
 from orchestrator.config import TargetConfig
 from orchestrator.errors import BadInputError, EngineError, VerifyFailedError
 from orchestrator.targets import Target
@@ -698,4 +699,86 @@ def test_skipped_imports_are_passed_to_the_container_and_count_as_ok(wheelhouse:
     (package,) = report.packages
     assert package.import_skipped
     assert package.ok
+    assert report.ok
+
+
+# --- runtime packages: installed before the no-network install ------------------------------
+
+
+class FakeImageBuilder:
+    def __init__(self, returncode: int = 0) -> None:
+        self.returncode = returncode
+        self.dockerfiles: list[str] = []
+        self.names: list[str | None] = []
+
+    def buildx_build(self, request: BuildxRequest, on_line: Any) -> BuildxResult:
+        self.dockerfiles.append(request.dockerfile.read_text())
+        self.names.append(request.image_name)
+        tail = () if self.returncode == 0 else ("E: Unable to locate package libasound2",)
+        return BuildxResult(returncode=self.returncode, seconds=0.5, tail=tail)
+
+
+def needing_alsa(wheelhouse: Path) -> Path:
+    manifest = {
+        "format": 2,
+        "wheels": [],
+        "missing": [],
+        "system_libraries": ["libasound.so.2"],
+        "runtime_packages": ["libasound2"],
+    }
+    (wheelhouse / "manifest.json").write_text(json.dumps(manifest))
+    return wheelhouse
+
+
+def test_the_container_runs_in_the_runtime_image_with_its_packages(wheelhouse: Path) -> None:
+    client = FakeClient(FakeContainer(stdout=lines(VENV_OK, install_step(), SIX_OK)))
+    builder = FakeImageBuilder()
+
+    report = run_verify(needing_alsa(wheelhouse), client, images=builder)
+
+    (dockerfile,) = builder.dockerfiles
+    assert dockerfile.startswith(f"FROM {IMAGE}\n")
+    assert "--no-install-recommends \\\n      libasound2 \\\n" in dockerfile
+    (call,) = client.containers.calls
+    assert call["image"] == builder.names[0]
+    assert call["network_mode"] == "none"  # the install had the network, the verify has not
+    assert report.ok
+    assert report.image == IMAGE
+
+
+def test_a_failed_package_install_fails_verify_with_the_log(wheelhouse: Path) -> None:
+    client = FakeClient(FakeContainer(stdout=""))
+
+    report = run_verify(needing_alsa(wheelhouse), client, images=FakeImageBuilder(returncode=100))
+
+    assert not report.ok
+    assert report.error == (
+        f"could not install the runtime packages libasound2 in {IMAGE} (exit code 100)"
+    )
+    assert "Unable to locate package libasound2" in report.install_log_tail
+    assert report.hint is not None and "runtime_apt" in report.hint
+    assert client.containers.calls == []  # no container: nothing to verify against
+    with pytest.raises(VerifyFailedError, match="could not install the runtime packages"):
+        report.raise_for_failure()
+
+
+def test_a_wheelhouse_that_needs_packages_cannot_be_verified_without_an_engine(
+    wheelhouse: Path,
+) -> None:
+    client = FakeClient(FakeContainer(stdout=""))
+    with pytest.raises(EngineError, match="verify must install libasound2 first"):
+        run_verify(needing_alsa(wheelhouse), client)
+
+
+def test_a_target_without_a_package_manager_verifies_the_image_as_it_is(
+    wheelhouse: Path,
+) -> None:
+    client = FakeClient(FakeContainer(stdout=lines(VENV_OK, install_step(), SIX_OK)))
+    none = TargetConfig(
+        target=TARGET, base_image=IMAGE, runtime_image=IMAGE, package_manager="none"
+    )
+    builder = FakeImageBuilder()
+    report = verify_wheelhouse(needing_alsa(wheelhouse), none, docker_client=client, images=builder)
+    assert builder.dockerfiles == []
+    assert client.containers.calls[0]["image"] == IMAGE
     assert report.ok
