@@ -11,10 +11,16 @@ paths itself and writes a symlink member as a plain file. Every reader that walk
 headers (PKG-INFO, pyproject.toml, member names, SOURCE_DATE_EPOCH's newest mtime) walks
 them through ``tar_members``, under the same bounds. The builds themselves unpack
 the sdist inside their container (``--network=none``), never on the host.
+
+An sdist wheelhouse makes itself (of a folder or a git commit) is rewritten by
+``canonical_tar_gz``: a backend such as setuptools stamps each member with its file's
+mtime (a fresh checkout's, or the egg-info it has just written), so the same tree would
+give a new sha256, and a new build cache key, on every plan.
 """
 
 from __future__ import annotations
 
+import gzip
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -89,3 +95,34 @@ def _check(what: str, count: int, total: int, limit: int, max_members: int) -> N
 
 def _size(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit >= MIB else f"{limit} bytes"
+
+
+def canonical_tar_gz(source: Path, dest: Path, *, mtime: int) -> None:
+    """``source`` (a tar) rewritten to ``dest`` so that the same members give the same
+    bytes: sorted by name, every date ``mtime``, owners 0 and unnamed, modes 0644 or 0755
+    (0755: directories and executables), a PAX tar in a gzip stream with no name or date
+    in its header. Contents, names and links are kept as they are."""
+    with tarfile.open(source) as archive, dest.open("wb") as raw:
+        members = sorted(tar_members(archive, source.name), key=lambda m: m.name)
+        with (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as stream,
+            tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as out,
+        ):
+            for member in members:
+                data = archive.extractfile(member) if member.isfile() else None
+                out.addfile(_canonical(member, mtime), data)
+
+
+def _canonical(member: tarfile.TarInfo, mtime: int) -> tarfile.TarInfo:
+    executable = member.isdir() or member.mode & 0o111
+    canonical = member.replace(
+        mtime=mtime,
+        mode=0o755 if executable else 0o644,
+        uid=0,
+        gid=0,
+        uname="",
+        gname="",
+        deep=False,
+    )
+    canonical.pax_headers = {}  # a backend's own (atime, ctime...); the fields are rewritten
+    return canonical

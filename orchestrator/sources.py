@@ -10,10 +10,12 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.archives import ArchiveError, canonical_tar_gz
 from orchestrator.plan.gitspec import GitSpec
 from orchestrator.plan.sources import SourceError
 from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest
@@ -41,20 +43,39 @@ class HostSources:
     def sdist(self, folder: Path, *, epoch: int | None = None) -> tuple[Path, str]:
         out = self.cache_dir.resolve() / "sdists"
         out.mkdir(parents=True, exist_ok=True)
+        # One date, so the same tree makes the same sdist (and the build cache hits):
+        # backends that honour SOURCE_DATE_EPOCH (flit, hatchling) date members with it,
+        # the others' dates (setuptools: each file's mtime) are rewritten to it.
+        date = max(epoch, _EPOCH_1980) if epoch is not None else _user_epoch()
         with tempfile.TemporaryDirectory(prefix="sdist-", dir=out) as tmp:
-            cmd = [*uv_command(), "build", "--sdist", "--out-dir", tmp, str(folder)]
-            # A fixed date, so backends that honour it (flit, hatchling, setuptools' gzip
-            # header) make the same sdist, and the build cache hits, while the folder
-            # is unchanged.
-            env = {"SOURCE_DATE_EPOCH": "315532800", **os.environ, "UV_NO_PROGRESS": "1"}
-            if epoch is not None:  # a commit's own time: the same commit, the same sdist
-                env["SOURCE_DATE_EPOCH"] = str(max(epoch, 315532800))
+            source = self._pristine(folder, Path(tmp) / "tree")
+            cmd = [*uv_command(), "build", "--sdist", "--out-dir", tmp, str(source)]
+            env = {**os.environ, "SOURCE_DATE_EPOCH": str(date), "UV_NO_PROGRESS": "1"}
             done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             made = sorted(Path(tmp).glob("*.tar.gz"))
             if done.returncode != 0 or len(made) != 1:
                 tail = "\n".join(done.stderr.strip().splitlines()[-5:])
                 raise SourceError(f"`uv build --sdist {folder}` failed: {tail}")
-            return self.fetch(made[0].as_uri(), made[0].name, None)
+            canonical = Path(tmp) / "canonical" / made[0].name
+            canonical.parent.mkdir()
+            try:
+                canonical_tar_gz(made[0], canonical, mtime=date)
+            except (ArchiveError, tarfile.TarError, OSError) as exc:
+                raise SourceError(f"`uv build --sdist {folder}` made a bad sdist: {exc}") from exc
+            return self.fetch(canonical.as_uri(), canonical.name, None)
+
+    def _pristine(self, folder: Path, copy: Path) -> Path:
+        """The folder a backend may write into (setuptools writes its egg-info beside the
+        sources): a checkout of this cache is copied whole, so it stays as git made it
+        and ``.git`` is there for setuptools-scm; the user's own folder is built in place,
+        as pip and uv build it."""
+        checkouts = self.cache_dir / "git" / "checkouts"
+        folder = folder.resolve()
+        if not folder.is_relative_to(checkouts) or folder == checkouts:
+            return folder
+        root = checkouts / folder.relative_to(checkouts).parts[0]
+        shutil.copytree(root, copy, symlinks=True)
+        return copy / folder.relative_to(root)
 
     def git(self, spec: GitSpec) -> tuple[str, Path, int]:
         """Fetch on the host (the user's git configuration and credential helpers apply),
@@ -122,6 +143,16 @@ class HostSources:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return done
+
+
+#: 1980-01-01: zip (a wheel) holds no earlier date.
+_EPOCH_1980 = 315532800
+
+
+def _user_epoch() -> int:
+    """The user's ``SOURCE_DATE_EPOCH`` when it is a date zip can hold, else 1980-01-01."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return max(int(value), _EPOCH_1980) if value.isdigit() else _EPOCH_1980
 
 
 def _forget_submodule_urls(spec: GitSpec, checkout: Path) -> None:

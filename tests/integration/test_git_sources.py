@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli import wheelhouse
+from tests.integration.gitserver import git
 
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
 CONFIG = f"""\
@@ -42,22 +43,6 @@ version = "0.2.0"
 description = "a git source test project"
 requires-python = ">=3.8"
 """
-GIT = (
-    "git",
-    "-c",
-    "user.email=t@example.invalid",
-    "-c",
-    "user.name=t",
-    "-c",
-    "protocol.file.allow=always",
-    "-c",
-    "init.defaultBranch=main",
-)
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def repositories(root: Path) -> Path:

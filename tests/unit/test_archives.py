@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.archives import MAX_MEMBER_BYTES, MIB, ArchiveError, extract, tar_members
+from orchestrator.archives import (
+    MAX_MEMBER_BYTES,
+    MIB,
+    ArchiveError,
+    canonical_tar_gz,
+    extract,
+    tar_members,
+)
 from orchestrator.build.canonical import CanonicalError, sdist_epoch
 from orchestrator.build.crates import CrateError, CrateVendor, cargo_lock_dirs
 from orchestrator.build.requires import SdistError, read_build_requires
@@ -220,3 +227,63 @@ def test_tar_members_counts_members_too(tmp_path: Path) -> None:
         list(tar_members(archive, sdist.name, max_members=3))
     with tarfile.open(sdist) as archive:
         assert len(list(tar_members(archive, sdist.name, max_members=4))) == 4
+
+
+def _made_by_a_backend(path: Path, *, mtime: int, owner: str, order: Sequence[int]) -> Path:
+    """One tree as setuptools would pack it on two checkouts: other dates and owners, the
+    members in another order, a pax header of its own."""
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
+    for name, data, mode in (
+        ("tool-1.0", None, 0o775),
+        ("tool-1.0/PKG-INFO", b"Metadata-Version: 2.1\nName: tool\nVersion: 1.0\n", 0o664),
+        ("tool-1.0/run.sh", b"#!/bin/sh\n", 0o775),
+        ("tool-1.0/tool/__init__.py", b"", 0o600),
+    ):
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.DIRTYPE if data is None else tarfile.REGTYPE
+        info.size, info.mode, info.mtime = len(data or b""), mode, mtime
+        info.uname = info.gname = owner
+        info.uid = info.gid = 1000 if owner else 0
+        info.pax_headers = {"atime": str(mtime + 7)}
+        members.append((info, data))
+    link = tarfile.TarInfo("tool-1.0/latest.sh")
+    link.type, link.linkname, link.mtime = tarfile.SYMTYPE, "run.sh", mtime
+    members.append((link, None))
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as archive:
+        for index in order:
+            info, data = members[index]
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def test_the_same_tree_packed_twice_is_one_canonical_sdist(tmp_path: Path) -> None:
+    """What makes a git commit's (or a folder's) sdist, and so its build cache key, the
+    same on every plan: setuptools dates each member with its file's mtime."""
+    first = _made_by_a_backend(tmp_path / "a.tar.gz", mtime=1_764_000_000, owner="", order=range(5))
+    second = _made_by_a_backend(
+        tmp_path / "b.tar.gz", mtime=1_764_999_999, owner="me", order=(4, 2, 0, 3, 1)
+    )
+    assert first.read_bytes() != second.read_bytes()
+
+    canonical_tar_gz(first, tmp_path / "canonical-a.tar.gz", mtime=1_700_000_000)
+    canonical_tar_gz(second, tmp_path / "canonical-b.tar.gz", mtime=1_700_000_000)
+
+    made = (tmp_path / "canonical-a.tar.gz").read_bytes()
+    assert made == (tmp_path / "canonical-b.tar.gz").read_bytes()
+    assert gzip.decompress(made)  # one gzip stream
+    assert made[4:8] == b"\0\0\0\0"  # no date in the gzip header
+    with tarfile.open(tmp_path / "canonical-a.tar.gz") as archive:
+        members = archive.getmembers()
+        shown = [(m.name, m.mode, m.mtime, m.uid, m.uname, m.linkname) for m in members]
+        assert shown == [
+            ("tool-1.0", 0o755, 1_700_000_000, 0, "", ""),
+            ("tool-1.0/PKG-INFO", 0o644, 1_700_000_000, 0, "", ""),
+            ("tool-1.0/latest.sh", 0o644, 1_700_000_000, 0, "", "run.sh"),
+            ("tool-1.0/run.sh", 0o755, 1_700_000_000, 0, "", ""),
+            ("tool-1.0/tool/__init__.py", 0o644, 1_700_000_000, 0, "", ""),
+        ]
+        assert [m.pax_headers for m in members] == [{}] * 5
+        pkg_info = archive.extractfile("tool-1.0/PKG-INFO")
+        assert pkg_info is not None
+        assert pkg_info.read() == b"Metadata-Version: 2.1\nName: tool\nVersion: 1.0\n"
+        assert members[2].issym()

@@ -29,3 +29,27 @@ def test_a_local_archive_is_stored_with_its_hash_and_a_wrong_hash_is_a_source_er
     assert f"sha256 mismatch for thing-2.0-copy.tar.gz: expected {'0' * 64}, got {sha}" in str(
         info.value
     )
+
+
+def test_a_cached_checkout_is_built_from_a_copy_and_the_users_folder_in_place(
+    tmp_path: Path,
+) -> None:
+    """setuptools writes its egg-info into the folder it packs (and rewrites a committed
+    one): the checkout the cache keeps for a commit must stay as git made it."""
+    host = HostSources(tmp_path / "cache")
+    checkout = tmp_path / "cache" / "git" / "checkouts" / ("c" * 40)
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / ".git" / "HEAD").write_text("c" * 40 + "\n")
+    (checkout / "sub" / "tool.egg-info").mkdir(parents=True)
+    (checkout / "sub" / "tool.egg-info" / "PKG-INFO").write_text("as committed")
+
+    copied = host._pristine(checkout / "sub", tmp_path / "tmp" / "tree")
+    (copied / "tool.egg-info" / "PKG-INFO").write_text("as a backend rewrites it")
+
+    assert copied == tmp_path / "tmp" / "tree" / "sub"
+    assert (tmp_path / "tmp" / "tree" / ".git" / "HEAD").read_text() == "c" * 40 + "\n"
+    assert (checkout / "sub" / "tool.egg-info" / "PKG-INFO").read_text() == "as committed"
+    mine = tmp_path / "libs" / "tool"
+    mine.mkdir(parents=True)
+    assert host._pristine(mine, tmp_path / "tmp" / "other") == mine.resolve()
+    assert not (tmp_path / "tmp" / "other").exists()
