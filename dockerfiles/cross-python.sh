@@ -42,10 +42,23 @@ musl_toolchain() {
     mkdir -p /opt/wheelhouse-cross
     sed -e "s@\([ :L]\)/usr/@\1$root/usr/@g" "$specs" >/opt/wheelhouse-cross/musl-gcc.specs ||
         broken "cannot write the cross musl-gcc specs"
-    if ! printf '#!/bin/sh\nexec %s "$@" -specs /opt/wheelhouse-cross/musl-gcc.specs\n' "$gnu-gcc" \
-        >"/usr/local/bin/$triplet-gcc" || ! chmod 755 "/usr/local/bin/$triplet-gcc"; then
-        broken "cannot write /usr/local/bin/$triplet-gcc"
-    fi
+    # musl's own install has empty libm.a, libcrypt.a ... (its libc holds them all), which
+    # Alpine's musl-dev ships and build scripts link (`-lcrypt`: uWSGI); a target that lacks
+    # some (Debian's musl leaves out libcrypt.a) gets empty ones, searched after its own.
+    mkdir -p /opt/wheelhouse-cross/lib
+    for lib in m rt pthread crypt util xnet resolv dl; do
+        [ -f "$root/usr/lib/$triplet/lib$lib.a" ] || [ -f "$root/usr/local/lib/lib$lib.a" ] ||
+            "$gnu-ar" rc "/opt/wheelhouse-cross/lib/lib$lib.a" || broken "cannot write lib$lib.a"
+    done
+    sed -i '/^\*link_libgcc:/{n;s@$@ -L/opt/wheelhouse-cross/lib@}' /opt/wheelhouse-cross/musl-gcc.specs ||
+        broken "cannot write the cross musl-gcc specs"
+    # cpp too: uWSGI's uwsgiconfig.py asks `$CPP -v` for the include path it probes headers in.
+    for tool in gcc cpp; do
+        if ! printf '#!/bin/sh\nexec %s "$@" -specs /opt/wheelhouse-cross/musl-gcc.specs\n' "$gnu-$tool" \
+            >"/usr/local/bin/$triplet-$tool" || ! chmod 755 "/usr/local/bin/$triplet-$tool"; then
+            broken "cannot write /usr/local/bin/$triplet-$tool"
+        fi
+    done
     for tool in ar ranlib strip nm readelf objdump; do
         ln -sf "$(command -v "$gnu-$tool")" "/usr/local/bin/$triplet-$tool"
     done
@@ -87,11 +100,19 @@ if [ -f "$root$include/Python.h" ]; then
 elif [ ! -f "$include/Python.h" ]; then
     broken "no Python.h for the target: neither in the target image nor from libpython$version-dev (add python3-dev to system_packages)"
 fi
+# The target's LIBPL (config-X.Y-TRIPLET: its Makefile and, for a Python built without
+# --enable-shared, its static libpython) where the target's sysconfig says, for builds that
+# embed Python (uWSGI links that libpythonX.Y.a); libpythonX.Y-dev:<arch> brings Debian's.
+libpl=$(_PYTHON_SYSCONFIGDATA_NAME=$name "$python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBPL") or "")')
+if [ -n "$libpl" ] && [ -d "$root$libpl" ] && [ ! -d "$libpl" ]; then
+    mkdir -p "$libpl" && cp -a "$root$libpl/." "$libpl/" || broken "cannot copy the target's $libpl"
+fi
 {
     echo "_PYTHON_SYSCONFIGDATA_NAME=$name"
     echo "_PYTHON_HOST_PLATFORM=$host"
     echo "CC=$triplet-gcc"
     echo "CXX=$triplet-g++"
+    echo "CPP=$triplet-cpp"
     echo "AR=$triplet-ar"
     if [ -n "$musl_env" ]; then
         echo "$musl_env"

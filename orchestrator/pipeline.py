@@ -23,6 +23,7 @@ from orchestrator.build.cache import BuildCache
 from orchestrator.build.engine import DockerEngine
 from orchestrator.build.interpreter import InterpreterProbe, libc_warning
 from orchestrator.build.progress import ProgressEvent
+from orchestrator.build.recipe import expand
 from orchestrator.build.reproduce import Reproduction, check_reproducible
 from orchestrator.build.requires import ResolvedWheels, UvCompiler, resolve_wheels
 from orchestrator.build.resolutions import (
@@ -313,14 +314,14 @@ def _with_runtime_needs(
     tcfg: TargetConfig, knowledge: Knowledge, build: TargetBuild
 ) -> TargetBuild:
     """Each built platform wheel with what it leaves to the runtime image (the knowledge
-    file's ``system_libraries``, kept out of it by auditwheel) and the packages that ship it."""
+    file's ``system_libraries``, kept out of it by auditwheel) and the packages that ship it
+    (``${PYTHON_VERSION}`` in their names is the target's: uwsgi's libpython3.11)."""
     artifacts = []
     for artifact in build.artifacts:
         needs = knowledge.runtime_needs(artifact.name, tcfg.package_manager)
         if artifact.origin == "built" and needs.libraries and not _pure(artifact.path):
-            needed = replace(
-                artifact, system_libraries=needs.libraries, runtime_packages=needs.packages
-            )
+            packages = tuple(expand(name, tcfg.target) for name in needs.packages)
+            needed = replace(artifact, system_libraries=needs.libraries, runtime_packages=packages)
             artifacts.append(needed)
         else:
             artifacts.append(artifact)

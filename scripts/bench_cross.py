@@ -13,8 +13,10 @@ also the native symbol check); a cross-built wheel's check on the target under Q
 apart (``check``). Every cross-built wheel must pass that check (no QEMU fallback), or the
 bench stops. cffi and psutil have aarch64 wheels on PyPI and are forced from source. The
 knowledge file is left out, so every build of a mode shares one toolchain stage with the
-integration tests (python3-dev, libffi-dev). ``--libc musl`` builds for the musl CPython
-3.13 images instead (musllinux_1_2; their cross builds use the amd64 image as cross_image).
+integration tests (python3-dev, libffi-dev), but for uwsgi's ``system_libraries`` (its
+binary must keep libpython, or its cross build fails the check; ``--packages uwsgi``).
+``--libc musl`` builds for the musl CPython 3.13 images instead (musllinux_1_2; their
+cross builds use the amd64 image as cross_image).
 ``--arch armv7`` builds for 32-bit Raspberry Pi OS (cp311-manylinux_2_36_armv7l, the armhf
 image; Debian's gcc-arm-linux-gnueabihf for the cross column; glibc only).
 Needs the engine, the local test images (`make setup`) and PyPI.
@@ -39,8 +41,9 @@ from benchlib import (
     Timing,
     measure,
 )
+from packaging.utils import canonicalize_name
 
-from orchestrator.knowledge import Knowledge
+from orchestrator.knowledge import Knowledge, PackageKnowledge, load_knowledge
 
 COLUMNS = {"native": NATIVE, "cross": CROSS, "emulate": EMULATE}
 #: ``--arch``: the test images' key and the table's name for the foreign architecture.
@@ -98,6 +101,19 @@ def table(
     return "\n".join(lines)
 
 
+def bench_knowledge() -> Knowledge:
+    """No system packages (one toolchain stage for all), but uwsgi's libpython kept."""
+    uwsgi = canonicalize_name("uwsgi")
+    kept = load_knowledge().packages[uwsgi]
+    entry = PackageKnowledge(
+        system_libraries=kept.system_libraries,
+        runtime_apt=kept.runtime_apt,
+        test=kept.test,
+        imports=kept.imports,
+    )
+    return Knowledge(packages={uwsgi: entry})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
@@ -119,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--arch armv7 has Debian (glibc) test images only")
     columns = columns_for(args.arch)
     with tempfile.TemporaryDirectory(prefix="wheelhouse-bench-cross-") as work:
-        bench = Bench(Path(work), columns, knowledge=Knowledge(), images=LIBCS[args.libc])
+        bench = Bench(Path(work), columns, knowledge=bench_knowledge(), images=LIBCS[args.libc])
         results = measure(bench.build, args.modes, args.packages, args.repeat)
     print(table(results, args.packages, ARCHES[args.arch][1]))
     return 0

@@ -76,6 +76,7 @@ VERSIONS = {
     "psutil": "6.1.1",
     "netifaces": "0.11.0",
     "docopt": "0.6.2",
+    "uwsgi": "2.0.28",
 }
 #: Built from source even where PyPI has a wheel for the target.
 FORCED = frozenset({"cffi", "psutil"})

@@ -219,6 +219,7 @@ def _cross_parts(spec: DockerfileSpec, cross: CrossSpec, template_dir: Path) -> 
             platform_tag=spec.platform_tag,
             import_flag="" if p.imports else " --no-import",
             epoch=str(p.epoch),
+            triplet=cross.triplet,
             **common,
         )
         for p in cross.packages

@@ -8,6 +8,9 @@ wheel (weak ones aside) is defined by the target's interpreter, the libraries it
 the libraries the object needs, found as ld.so finds them (RPATH/RUNPATH with ``$ORIGIN``,
 ROOT's ld.so.conf, the default dirs). Symbol versions count (``sscanf@GLIBC_2.17``): a
 toolchain newer than the target's libc shows up here (``__isoc23_sscanf@GLIBC_2.38``).
+SYSLIBS (optional) holds the target's builds of the libraries the wheel leaves to the
+runtime image's packages (the knowledge file's ``system_libraries``: uwsgi's libpython),
+which the base image lacks: searched last here, and on ``LD_LIBRARY_PATH`` for ``target``.
 Writes ``OUT/symbols.json``.
 
 ``target`` (in a container of the target's base image, under QEMU for a foreign target, with
@@ -24,7 +27,7 @@ Writes ``OUT/check.json`` (with the ``symbols`` step's findings), ``check.log`` 
 
 Usage::
 
-    python check-wheel.py symbols NAME BUILT_DIR OUT_DIR ROOT PYTHON
+    python check-wheel.py symbols NAME BUILT_DIR OUT_DIR ROOT PYTHON [SYSLIBS]
     python check-wheel.py target NAME BUILT_DIR OUT_DIR [--no-import]
 
 ``BUILT_DIR`` is the cross build's ``/out/NAME`` (its ``status`` and wheels). Both steps
@@ -341,12 +344,15 @@ def symbol_text(symbol: Symbol) -> str:
 class Libraries:
     """Finds the libraries an object needs, as the target's ld.so would; reads each once."""
 
-    def __init__(self, root: Root) -> None:
+    def __init__(self, root: Root, extra: Path | None = None) -> None:
         self.root = root
         # musl's loader first: on a musl target built from a glibc distribution (Debian's
         # musl), ld.so.conf lists glibc builds of the same libraries.
         musl = root.ld_musl_path_dirs() or []
         self.system_dirs = [*musl, *root.ld_so_conf_dirs(), *_DEFAULT_LIB_DIRS]
+        #: The target's builds of the libraries the runtime image's packages provide (a
+        #: host directory, searched last): what the base image lacks and verify installs.
+        self.extra = extra
         self.cache: dict[Path, Elf | None] = {}
 
     def elf(self, host_path: Path) -> Elf | None:
@@ -369,6 +375,7 @@ class Libraries:
         dirs = [] if owner.runpath else [self._dir(d, owner) for d in owner.rpath]
         dirs += [self._dir(d, owner) for d in owner.runpath]
         dirs += [self.root.host(d) for d in self.system_dirs]
+        dirs += [self.extra] if self.extra is not None else []
         for directory in dirs:
             candidate = directory / name
             if not candidate.exists():
@@ -530,13 +537,15 @@ def _load_executable(path: Path, interpreter: str) -> str:
 # --- the two steps ----------------------------------------------------------------------------
 
 
-def symbols_step(wheels: list[Path], root: Root, python: str) -> dict[str, Any]:
+def symbols_step(
+    wheels: list[Path], root: Root, python: str, extra: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wheelhouse-symbols-") as temp:
         site = Path(temp)
         objects = elf_objects(site, unpack(wheels, site))
         if not objects:
             return {"objects": {}}
-        return {"objects": check_objects(objects, site, Libraries(root), python)}
+        return {"objects": check_objects(objects, site, Libraries(root, extra), python)}
 
 
 def target_step(wheels: list[Path], *, imports: bool) -> dict[str, Any]:
@@ -577,12 +586,15 @@ def _guarded(step: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"errors": [f"the check could not run ({step.__name__}): {exc!r}"]}
 
 
-def symbols_main(name: str, built: str, out: str, root: str, python: str) -> int:
+def symbols_main(  # noqa: PLR0917 (the command line's arguments, in order)
+    name: str, built: str, out: str, root: str, python: str, extra: str | None = None
+) -> int:
     start = time.monotonic()
     wheels = built_wheels(Path(built))
     report: dict[str, Any] = {"name": name, "wheels": [w.name for w in wheels]}
     if wheels:
-        report.update(_guarded(symbols_step, wheels, Root(root), python))
+        syslibs = Path(extra) if extra else None
+        report.update(_guarded(symbols_step, wheels, Root(root), python, syslibs))
     report["seconds"] = round(time.monotonic() - start, 3)
     _write(Path(out), SYMBOLS_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")
     return 0
@@ -623,8 +635,8 @@ def _write(out: Path, name: str, text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["symbols"] and len(argv) == 6:
-        return symbols_main(*argv[1:6])
+    if argv[:1] == ["symbols"] and len(argv) in (6, 7):
+        return symbols_main(*argv[1:7])
     if argv[:1] == ["target"] and len(argv) in (4, 5):
         return target_main(*argv[1:4], imports="--no-import" not in argv[4:])
     sys.stderr.write(__doc__ or "")

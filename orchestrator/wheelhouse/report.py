@@ -145,12 +145,14 @@ def _missing_library(match: re.Match[str]) -> str:
 
 _HINTS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     # uwsgi 2.0.28's bin/uwsgi: it links libpython, which auditwheel repair removes
-    # (manylinux forbids it), so the program from the wheel lacks Python's symbols.
+    # (manylinux forbids it) unless told to keep it, so the program lacks Python's symbols.
     (
         re.compile(r"symbol lookup error: (\S+/bin/[\w.+-]+): undefined symbol: _?Py\w+"),
         lambda m: (
             f"{m[1].rsplit('/', 1)[-1]} is a program that links libpython, which auditwheel "
-            "repair removes from a manylinux wheel: it cannot run from this wheelhouse"
+            "repair removed from the wheel: give the package `system_libraries: "
+            "[libpython3.*.so.1.0]` and the runtime package of libpython (wheelhouse.yaml "
+            "packages.<name>), as the knowledge file does for uwsgi, and build it again"
         ),
     ),
     (

@@ -66,3 +66,17 @@ def test_a_downloaded_or_pure_wheel_needs_nothing_of_the_system() -> None:
     assert needs(_with_runtime_needs(tcfg("apt"), load_knowledge(), pure)) == {
         "pyalsaaudio": ((), ())
     }
+
+
+def test_runtime_package_names_are_the_targets_python_version() -> None:
+    """uwsgi's binary keeps libpython: Debian's python3.11 gets libpython3.11."""
+    build = TargetBuild(target=TARGET, artifacts=(artifact("uwsgi", "built"),))
+    assert needs(_with_runtime_needs(tcfg("apt"), load_knowledge(), build)) == {
+        "uwsgi": (("libpython3.*.so.1.0",), ("libpython3.11",))
+    }
+    other = Target.parse("cp313-manylinux_2_41_x86_64")
+    later = TargetBuild(target=other, artifacts=(artifact("uwsgi", "built"),))
+    config = TargetConfig(target=other, base_image="i", runtime_image="i", package_manager="apt")
+    assert needs(_with_runtime_needs(config, load_knowledge(), later))["uwsgi"][1] == (
+        "libpython3.13",
+    )

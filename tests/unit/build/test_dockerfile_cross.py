@@ -121,11 +121,17 @@ def test_each_cross_package_is_built_offline_then_checked_on_the_target() -> Non
     assert "sh /wheelhouse/cross-build-wheel.sh cffi /wheelhouse/in/cffi-1.17.1.tar.gz" in build
     assert f"600 manylinux_2_36_aarch64 /opt/wheelhouse-tools {CROSS_ENV_FILE} python3" in build
     assert (
-        "check-wheel.py symbols cffi /out/cffi \\\n    /out/cffi /wheelhouse/target python3"
-        in build
+        "check-wheel.py symbols cffi /out/cffi \\\n    /out/cffi /wheelhouse/target python3 "
+        "/wheelhouse/syslibs" in build
     )
+    # The runtime packages' libraries (auditwheel-exclude) come from the target's multiarch
+    # builds here, for both checks.
+    assert "for lib in /usr/lib/aarch64-linux-gnu/$soname; do" in build
+    assert "done </wheelhouse/recipe/auditwheel-exclude; }" in build
     check = text[text.index("AS xcheck-cffi") : text.index("AS xpkg-rpi-gpio")]
     assert "RUN --network=none --mount=type=bind,from=xpkg-cffi,source=/out/cffi," in check
+    assert "from=xpkg-cffi,source=/wheelhouse/syslibs,target=/wheelhouse/syslibs" in check
+    assert "LD_LIBRARY_PATH=/wheelhouse/syslibs \\\n    python3 /wheelhouse/check-wheel.py" in check
     assert "python3 /wheelhouse/check-wheel.py target cffi /wheelhouse/built /out/cffi \\" in check
     assert "--no-import" not in check
     gpio = text[text.index("AS xcheck-rpi-gpio") : text.index("AS export")]
@@ -224,6 +230,7 @@ case "$2" in
     *version_info*) echo 3.12 ;;
     *get_path*) echo "$FAKE/stdlib" ;;
     *INCLUDEPY*) echo "$FAKE/usr/local/include/python3.12" ;;
+    *LIBPL*) echo "$FAKE/usr/local/lib/python3.12/config-3.12-aarch64-linux-musl" ;;
 esac
 """
 
@@ -260,8 +267,35 @@ def test_cross_python_takes_a_usr_local_pythons_sysconfig_and_headers(tmp_path: 
         "_PYTHON_HOST_PLATFORM=linux-aarch64\n"
         "CC=aarch64-linux-gnu-gcc\n"
         "CXX=aarch64-linux-gnu-g++\n"
+        "CPP=aarch64-linux-gnu-cpp\n"
         "AR=aarch64-linux-gnu-ar\n"
         "PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig\n"
         "PKG_CONFIG_PATH=\n"
         "WHEELHOUSE_TARGET_MACHINE=aarch64\n"
     )
+
+
+def test_cross_python_puts_the_targets_libpl_where_its_sysconfig_says(tmp_path: Path) -> None:
+    """A Python built without --enable-shared (the musl stand-ins) has a static libpython
+    only, in LIBPL: a build that embeds Python (uwsgi) links it from there."""
+    fake = tmp_path / "fake"
+    python = fake / "python3"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    (fake / "stdlib").mkdir()
+    headers = fake / "usr" / "local" / "include" / "python3.12"
+    headers.mkdir(parents=True)
+    (headers / "Python.h").write_text("/* the build machine's */\n")
+    root = tmp_path / "target"
+    lib = root / "usr" / "local" / "lib" / "python3.12"
+    lib.mkdir(parents=True)
+    (lib / "_sysconfigdata__linux_aarch64-linux-gnu.py").write_text("build_time_vars = {}\n")
+    libpl = root / str(fake).lstrip("/") / "usr/local/lib/python3.12/config-3.12-aarch64-linux-musl"
+    libpl.mkdir(parents=True)
+    (libpl / "libpython3.12.a").write_bytes(b"!<arch>\n")
+    args = ["sh", str(TEMPLATE_DIR / "cross-python.sh"), str(root), str(python), "3.12"]
+    args += ["aarch64-linux-gnu", "linux-aarch64", str(tmp_path / "cross.env")]
+    subprocess.run(args, check=True, capture_output=True, env={**os.environ, "FAKE": str(fake)})
+    copied = fake / "usr/local/lib/python3.12/config-3.12-aarch64-linux-musl/libpython3.12.a"
+    assert copied.read_bytes() == b"!<arch>\n"

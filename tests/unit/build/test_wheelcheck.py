@@ -333,3 +333,21 @@ def test_an_executable_whose_symbols_resolve_loads(tmp_path: Path) -> None:
     exe = compile_executable(tmp_path, '#include <stdio.h>\nint main(void) { puts("hi"); }\n')
     loads = target_step([executable_wheel(tmp_path, exe)], imports=False)["loads"]
     assert loads["demo-1.0.data/scripts/demo"] == "ok"
+
+
+def test_a_library_the_runtime_packages_provide_is_found_in_syslibs(tmp_path: Path) -> None:
+    """uwsgi's libpython is not in the base image: the target's build of it, handed in as
+    SYSLIBS, resolves the executable's symbols; without it they are unresolved."""
+    pytest.importorskip("elftools")
+    exe = compile_executable(tmp_path, NEEDS_PYTHON)
+    syslibs = tmp_path / "syslibs"
+    syslibs.mkdir()
+    (tmp_path / "with.c").rename(syslibs / "with.c")
+    gcc("-shared", "-fPIC", "-Wl,-soname,libstub.so", "-o", str(syslibs / "libstub.so"),
+        str(syslibs / "with.c"))  # fmt: skip
+    (tmp_path / "libstub.so").unlink()  # neither beside it ($ORIGIN) nor on the system
+    alone = check_objects([exe], tmp_path, Libraries(Root("/")), sys.executable)
+    assert alone["demo"]["libraries_not_found"] == ["libstub.so"]
+    found = check_objects([exe], tmp_path, Libraries(Root("/"), syslibs), sys.executable)
+    assert found["demo"]["libraries_not_found"] == []
+    assert found["demo"]["unresolved"] == []

@@ -535,8 +535,10 @@ def test_raise_for_failure_is_silent_when_ok() -> None:
         (
             "/tmp/v/bin/uwsgi: symbol lookup error: /tmp/v/bin/uwsgi: undefined symbol: "
             "PyExc_StopIteration",
-            "uwsgi is a program that links libpython, which auditwheel repair removes from a "
-            "manylinux wheel: it cannot run from this wheelhouse",
+            "uwsgi is a program that links libpython, which auditwheel repair removed from "
+            "the wheel: give the package `system_libraries: [libpython3.*.so.1.0]` and the "
+            "runtime package of libpython (wheelhouse.yaml packages.<name>), as the knowledge "
+            "file does for uwsgi, and build it again",
         ),
         ("ValueError: something else entirely", None),
     ],
