@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """amd64 native vs arm64 (or armv7l) cross-compiled vs under QEMU: build times of real sdists.
 
-Usage: .venv/bin/python scripts/bench_cross.py [--packages cffi crcmod psutil netifaces]
+Usage: .venv/bin/python scripts/bench_cross.py [--packages cffi crcmod psutil netifaces psycopg2]
        [--repeat N] [--modes native cross emulate] [--libc glibc|musl] [--arch arm64|armv7]
 
 Each package is built alone (one buildx run each, so packages do not compete for the CPU)
@@ -14,7 +14,9 @@ apart (``check``). Every cross-built wheel must pass that check (no QEMU fallbac
 bench stops. cffi and psutil have aarch64 wheels on PyPI and are forced from source. The
 knowledge file is left out, so every build of a mode shares one toolchain stage with the
 integration tests (python3-dev, libffi-dev), but for uwsgi's ``system_libraries`` (its
-binary must keep libpython, or its cross build fails the check; ``--packages uwsgi``).
+binary must keep libpython, or its cross build fails the check; ``--packages uwsgi``) and
+psycopg2 (not in the default set; its build runs ``pg_config``), which adds libpq-dev, as
+tests/integration/test_cross.py does.
 ``--libc musl`` builds for the musl CPython 3.13 images instead (musllinux_1_2; their
 cross builds use the amd64 image as cross_image).
 ``--arch armv7`` builds for 32-bit Raspberry Pi OS (cp311-manylinux_2_36_armv7l, the armhf

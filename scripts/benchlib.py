@@ -77,7 +77,12 @@ VERSIONS = {
     "netifaces": "0.11.0",
     "docopt": "0.6.2",
     "uwsgi": "2.0.28",
+    "psycopg2": "2.9.10",
 }
+#: A package's own system packages (the knowledge file is left out of the bench), after
+#: the images' own: the toolchain layer is then the one tests/integration/test_cross.py
+#: builds psycopg2 with. Debian only: the musl images have no package manager.
+OWN_SYSTEM_PACKAGES = {"psycopg2": ("libpq-dev",)}
 #: Built from source even where PyPI has a wheel for the target.
 FORCED = frozenset({"cffi", "psutil"})
 #: Built first in each column, to put the toolchain and tools stages in BuildKit's cache.
@@ -148,6 +153,12 @@ class Bench:
         )
         return plan_target(target, [pin], self.index.get_projects_sync([pin.name]))
 
+    def own_packages(self, name: str) -> tuple[str, ...]:
+        own = OWN_SYSTEM_PACKAGES.get(name, ())
+        if own and self.images.package_manager != "apt":
+            sys.exit(f"{name} needs {', '.join(own)}: the Debian (glibc) images only")
+        return own
+
     def build(self, column: str, name: str) -> Timing:
         """One package, one buildx run, a fresh wheelhouse cache (BuildKit's is kept)."""
         return self.build_wheel(column, name)[0]
@@ -162,7 +173,7 @@ class Bench:
             base_image=images.images[spec.arch],
             runtime_image=images.images[spec.arch],
             package_manager=images.package_manager,
-            system_packages=images.system_packages,
+            system_packages=images.system_packages + self.own_packages(name),
             cross_image=images.images["amd64"],
         )
         self.runs += 1

@@ -1,12 +1,14 @@
 """Cross builds for real: the real engine (buildx, QEMU for the target check) and PyPI.
 
 One ``build_target`` in ``auto`` mode cross-compiles cffi (forced from source), crcmod,
-psutil (forced), netifaces and docopt (pure) for the arm64 bookworm test target on this
+psutil (forced), netifaces, psycopg2 (its build runs ``pg_config``: libpq-dev:arm64's,
+which answers for the target) and docopt (pure) for the arm64 bookworm test target on this
 machine, checks each wheel on the target under QEMU and stores it. Every one is compared
 with the same sdist built under QEMU (cffi, crcmod and docopt by test_build.py's
-``shared_builds``, built once per session; psutil and netifaces here): same wheel names,
-same file lists, same undefined symbols per ELF object. Every cross-built wheel, and the
-wheel of the package below, then install and import in a clean arm64 container.
+``shared_builds``, built once per session; psutil, netifaces and psycopg2 here): same wheel
+names, same file lists, same undefined symbols per ELF object. Every cross-built wheel,
+and the wheel of the package below, then install and import in a clean arm64 container
+(psycopg2 with the libpq auditwheel vendored: the image has no libpq5).
 
 ``scanint`` is an sdist made here whose C code calls glibc 2.38's ``__isoc23_sscanf``
 when it is cross-compiled (as wheels cross-built with a newer Debian suite's toolchain
@@ -17,6 +19,7 @@ toolchain stage is the one test_build.py's arm64 build already made (same packag
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -32,6 +35,7 @@ from packaging.utils import canonicalize_name
 
 from orchestrator.build.progress import ProgressEvent
 from orchestrator.config import TargetConfig
+from orchestrator.knowledge import load_knowledge
 from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
 from orchestrator.plan.modes import BuildModes
 from orchestrator.pypi.downloads import FileStore
@@ -64,16 +68,26 @@ PINS: tuple[tuple[str, str, bool], ...] = (
     ("netifaces", "0.11.0", False),
     ("docopt", "0.6.2", False),
     ("pycparser", "2.22", False),
+    # Its build runs pg_config (libpq-dev:arm64's answers for the target; the knowledge
+    # file's libpq-dev): issue 18's case for builds that ask a config tool.
+    ("psycopg2", "2.9.10", False),
 )
-CROSS_BUILT = ("cffi", "crcmod", "docopt", "netifaces", "psutil")
-#: Also built under QEMU (cffi, crcmod, docopt by test_build.py's shared set; psutil and
-#: netifaces here): compared file by file and symbol by symbol.
-COMPARED = ("cffi", "crcmod", "docopt", "netifaces", "psutil")
-#: Built under QEMU in a run of their own (the same QEMU toolchain layer as test_build.py's).
-QEMU_ONLY_HERE = (("psutil", "6.1.1", True), ("netifaces", "0.11.0", False))
+CROSS_BUILT = ("cffi", "crcmod", "docopt", "netifaces", "psutil", "psycopg2")
+#: Also built under QEMU (cffi, crcmod, docopt by test_build.py's shared set; psutil,
+#: netifaces and psycopg2 here): compared file by file and symbol by symbol.
+COMPARED = ("cffi", "crcmod", "docopt", "netifaces", "psutil", "psycopg2")
+#: Built under QEMU in a run of their own (test_build.py's QEMU toolchain + libpq-dev).
+QEMU_ONLY_HERE = (
+    ("psutil", "6.1.1", True),
+    ("netifaces", "0.11.0", False),
+    ("psycopg2", "2.9.10", False),
+)
+QEMU_MORE = tuple(name for name, _, _ in QEMU_ONLY_HERE)
 IMPORT_CHECK = """
 import platform, cffi, _cffi_backend, crcmod, crcmod.predefined, psutil, netifaces, docopt
+import psycopg2.extensions
 import scanint
+assert psycopg2.extensions.libpq_version() >= 150000
 ffi = cffi.FFI()
 ffi.cdef("int abs(int);")
 assert ffi.dlopen(None).abs(-7) == 7
@@ -188,6 +202,17 @@ def build_twice(
     )
 
 
+def with_knowledge(plan: TargetPlan) -> TargetPlan:
+    """Each build's system packages from the packaged knowledge file (psycopg2's
+    libpq-dev), as the CLI's planner puts them in a plan."""
+    knowledge = load_knowledge()
+    packages = tuple(
+        dataclasses.replace(p, system_packages=knowledge.build_packages(p.name, "apt"))
+        for p in plan.packages
+    )
+    return dataclasses.replace(plan, packages=packages)
+
+
 @pytest.fixture(scope="module")
 def qemu(shared_builds: SetBuilder) -> BuiltSet:
     """test_build.py's arm64 build under QEMU (made once per session)."""
@@ -196,7 +221,7 @@ def qemu(shared_builds: SetBuilder) -> BuiltSet:
 
 @pytest.fixture(scope="module")
 def cross(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -> CrossRun:
-    plan = shared_builds.plan(TARGET, PINS)
+    plan = with_knowledge(shared_builds.plan(TARGET, PINS))
     assert {p.name: p.action for p in plan.packages} == {
         **dict.fromkeys(CROSS_BUILT, "build"),
         "pycparser": "download",
@@ -206,8 +231,8 @@ def cross(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def qemu_more(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -> CrossRun:
-    """psutil and netifaces under QEMU, to compare with their cross builds."""
-    plan = shared_builds.plan(TARGET, QEMU_ONLY_HERE)
+    """psutil, netifaces and psycopg2 under QEMU, to compare with their cross builds."""
+    plan = with_knowledge(shared_builds.plan(TARGET, QEMU_ONLY_HERE))
     cache = tmp_path_factory.mktemp("qemu-more")
     return build_twice(shared_builds, plan, cache, BuildModes(override="emulate"))
 
@@ -257,7 +282,7 @@ def elf_machines(wheel: Path) -> set[int]:
 
 
 def test_every_elf_object_is_for_arm64(cross: CrossRun) -> None:
-    for name in ("cffi", "crcmod", "psutil", "netifaces"):
+    for name in ("cffi", "crcmod", "psutil", "netifaces", "psycopg2"):
         assert elf_machines(cross.artifact(name).path) == {0xB7}, name
     assert elf_machines(cross.artifact("docopt").path) == set()
 
@@ -279,9 +304,9 @@ def test_cross_and_qemu_wheels_have_the_same_names_files_and_undefined_symbols(
     cross: CrossRun, qemu: BuiltSet, qemu_more: CrossRun, wheel_reader: WheelReader
 ) -> None:
     emulated = {n: qemu.built(n) for n in ("cffi", "crcmod", "docopt")}
-    emulated |= {n: qemu_more.artifact(n).path for n in ("psutil", "netifaces")}
+    emulated |= {n: qemu_more.artifact(n).path for n in QEMU_MORE}
     assert sorted(emulated) == sorted(COMPARED)
-    assert {qemu_more.artifact(n).build_mode for n in ("psutil", "netifaces")} == {"emulate"}
+    assert {qemu_more.artifact(n).build_mode for n in QEMU_MORE} == {"emulate"}
     pairs = [(cross.artifact(n).path, emulated[n]) for n in COMPARED]
     wheel_reader.assert_same_builds(pairs, cross.cache)
     compiled = [cross.artifact(n).path for n in COMPARED if n != "docopt"]
