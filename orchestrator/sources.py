@@ -6,6 +6,7 @@ then stored the same way. Wiring, like ``session``: it joins ``pypi`` to ``plan`
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 from orchestrator.archives import ArchiveError, canonical_tar_gz
 from orchestrator.plan.gitspec import GitSpec
 from orchestrator.plan.sources import SourceError
-from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest
+from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest, FileStore
 from orchestrator.pypi.uv import uv_command
 from orchestrator.urls import mask_userinfo, masked
 
@@ -41,6 +42,21 @@ class HostSources:
         return stored.path, stored.sha256
 
     def sdist(self, folder: Path, *, epoch: int | None = None) -> tuple[Path, str]:
+        """An sdist of ``folder``; of a cached checkout, the one made of its commit the
+        first time (its canonical bytes depend on nothing else that a plan could change,
+        and making it is most of what a git source adds to a plan: 1 s a package)."""
+        memo = self._memo_of(folder)
+        if memo is not None and (made := self._remembered(memo)) is not None:
+            return made
+        stored, sha256 = self._make_sdist(folder, epoch)
+        if memo is not None:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            temp = memo.with_name(f".{memo.name}.{os.getpid()}")
+            temp.write_text(json.dumps({"filename": stored.name, "sha256": sha256}))
+            temp.replace(memo)
+        return stored, sha256
+
+    def _make_sdist(self, folder: Path, epoch: int | None) -> tuple[Path, str]:
         out = self.cache_dir.resolve() / "sdists"
         out.mkdir(parents=True, exist_ok=True)
         # One date, so the same tree makes the same sdist (and the build cache hits):
@@ -63,6 +79,25 @@ class HostSources:
             except (ArchiveError, tarfile.TarError, OSError) as exc:
                 raise SourceError(f"`uv build --sdist {folder}` made a bad sdist: {exc}") from exc
             return self.fetch(canonical.as_uri(), canonical.name, None)
+
+    def _memo_of(self, folder: Path) -> Path | None:
+        """``<cache>/git/sdists/<key>.json`` for a folder of a cached checkout (its
+        commit and subdirectory), ``None`` for the user's own folders."""
+        checkouts = self.cache_dir / "git" / "checkouts"
+        folder = folder.resolve()
+        if not folder.is_relative_to(checkouts) or folder == checkouts:
+            return None
+        where = folder.relative_to(checkouts).as_posix()
+        key = hashlib.sha256(where.encode()).hexdigest()[:32]
+        return self.cache_dir / "git" / "sdists" / f"{key}.json"
+
+    def _remembered(self, memo: Path) -> tuple[Path, str] | None:
+        try:
+            made = json.loads(memo.read_text())
+            stored = FileStore(self.cache_dir / "files").get(made["sha256"], made["filename"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # none yet, or unreadable: made again
+        return (stored, made["sha256"]) if stored is not None else None
 
     def _pristine(self, folder: Path, copy: Path) -> Path:
         """The folder a backend may write into (setuptools writes its egg-info beside the

@@ -12,9 +12,11 @@ a port as a forge's ``https://`` URL would be. Both input forms reach the same c
 
 Each is planned (``source: git``, the commit, the repository URL), built with ``--verify``
 for amd64 (native) and arm64 (cross-compiled, forced), collected with hash pins of the
-built wheels, and verified in clean containers. The uv.lock run shares the requirements
-run's cache: the same commits give the same sdists, so its builds come from the build
-cache and its wheelhouses hold the very same wheels (verify still installs them afresh).
+built wheels, and verified in clean containers. A plan in a fresh cache (a new clone and
+checkout, so other file dates) makes the same sdists, byte for byte. The uv.lock run shares
+the requirements run's cache: the same commits give the same sdists, so its builds come
+from the build cache and its wheelhouses hold the very same wheels (verify still installs
+them afresh).
 """
 
 from __future__ import annotations
@@ -190,6 +192,10 @@ def test_git_requirements_and_a_uv_lock_from_a_git_server_are_built_for_amd64_an
     for target in rows.values():
         assert_git_rows(target, repositories)
     assert rows[ARM64]["crcmod"]["build_mode"] == "cross"
+    again = app(tmp_path / "again", "requirements.txt", tmp_path / "fresh-cache")
+    (again / "requirements.txt").write_text((reqapp / "requirements.txt").read_text())
+    fresh = planned_rows(again)[AMD64]  # a new clone and checkout: other file dates
+    assert {n: fresh[n]["sha256"] for n in PACKAGES} == sdists
     from_requirements = built_and_verified(reqapp, repositories, cached=False)
 
     lockapp = app(tmp_path / "lockapp", "uv.lock", cache)
@@ -208,7 +214,7 @@ def test_git_requirements_and_a_uv_lock_from_a_git_server_are_built_for_amd64_an
     for target in rows.values():
         assert_git_rows(target, repositories)
         for name in PACKAGES:  # the same commit: the same sdist as from requirements.txt
-            assert target[name]["sha256"] == sdists[name]
+            assert target[name]["sha256"] == sdists[name]  # (made once per commit)
     assert built_and_verified(lockapp, repositories, cached=True) == from_requirements
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,39 @@ def test_a_cached_checkout_is_built_from_a_copy_and_the_users_folder_in_place(
     mine.mkdir(parents=True)
     assert host._pristine(mine, tmp_path / "tmp" / "other") == mine.resolve()
     assert not (tmp_path / "tmp" / "other").exists()
+
+
+def test_a_commits_sdist_is_made_once_and_a_users_folder_on_every_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the sdist is most of what a git source adds to a plan; a commit's is the
+    same every time, so it is remembered (while its file is in the store)."""
+    runs: list[list[str]] = []
+
+    def uv_build(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        runs.append(cmd)
+        out = Path(cmd[cmd.index("--out-dir") + 1])
+        with tarfile.open(out / "tool-1.0.tar.gz", "w:gz") as archive:
+            info = tarfile.TarInfo("tool-1.0/PKG-INFO")
+            data = f"Metadata-Version: 2.1\nName: tool\nVersion: 1.0\n# {len(runs)}\n".encode()
+            info.size, info.mtime = len(data), 1_764_000_000 + len(runs)
+            archive.addfile(info, io.BytesIO(data))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr("orchestrator.sources.subprocess.run", uv_build)
+    host = HostSources(tmp_path / "cache")
+    checkout = tmp_path / "cache" / "git" / "checkouts" / ("c" * 40)
+    checkout.mkdir(parents=True)
+
+    first = host.sdist(checkout, epoch=1_700_000_000)
+    again = host.sdist(checkout, epoch=1_700_000_000)
+    assert (len(runs), again) == (1, first)
+    first[0].unlink()  # the store lost it: made again
+    assert host.sdist(checkout, epoch=1_700_000_000)[0].name == "tool-1.0.tar.gz"
+    assert len(runs) == 2
+
+    mine = tmp_path / "libs" / "tool"
+    mine.mkdir(parents=True)
+    host.sdist(mine)
+    host.sdist(mine)
+    assert len(runs) == 4
