@@ -31,7 +31,7 @@ unit: venv
 test: venv setup lint typecheck
 	$(BIN)/pytest tests -q
 
-# The main job on the example that ships: plan, build (arm64 under QEMU), collect, verify.
+# The main job on the example that ships: plan, build (arm64, cross-compiled and checked under QEMU), collect, verify.
 example: venv setup
 	$(BIN)/wheelhouse plan --config examples/pi-backend/wheelhouse.local.yaml
 	$(BIN)/wheelhouse build --config examples/pi-backend/wheelhouse.local.yaml --verify
