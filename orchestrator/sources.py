@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.archives import ArchiveError, canonical_tar_gz
+from orchestrator.paths import write_atomically
 from orchestrator.plan.gitspec import GitSpec
 from orchestrator.plan.sources import SourceError
 from orchestrator.pypi.downloads import Downloader, DownloadError, FileRequest, FileStore
@@ -50,10 +51,7 @@ class HostSources:
             return made
         stored, sha256 = self._make_sdist(folder, epoch)
         if memo is not None:
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            temp = memo.with_name(f".{memo.name}.{os.getpid()}")
-            temp.write_text(json.dumps({"filename": stored.name, "sha256": sha256}))
-            temp.replace(memo)
+            write_atomically(memo, json.dumps({"filename": stored.name, "sha256": sha256}).encode())
         return stored, sha256
 
     def _make_sdist(self, folder: Path, epoch: int | None) -> tuple[Path, str]:
@@ -80,15 +78,22 @@ class HostSources:
                 raise SourceError(f"`uv build --sdist {folder}` made a bad sdist: {exc}") from exc
             return self.fetch(canonical.as_uri(), canonical.name, None)
 
-    def _memo_of(self, folder: Path) -> Path | None:
-        """``<cache>/git/sdists/<key>.json`` for a folder of a cached checkout (its
-        commit and subdirectory), ``None`` for the user's own folders."""
+    def _in_checkouts(self, folder: Path) -> Path | None:
+        """``folder``'s place under ``<cache>/git/checkouts`` (``<commit>/<subdirectory>``),
+        ``None`` for the user's own folders."""
         checkouts = self.cache_dir / "git" / "checkouts"
         folder = folder.resolve()
         if not folder.is_relative_to(checkouts) or folder == checkouts:
             return None
-        where = folder.relative_to(checkouts).as_posix()
-        key = hashlib.sha256(where.encode()).hexdigest()[:32]
+        return folder.relative_to(checkouts)
+
+    def _memo_of(self, folder: Path) -> Path | None:
+        """``<cache>/git/sdists/<key>.json`` for a folder of a cached checkout (its
+        commit and subdirectory), ``None`` for the user's own folders."""
+        where = self._in_checkouts(folder)
+        if where is None:
+            return None
+        key = hashlib.sha256(where.as_posix().encode()).hexdigest()[:32]
         return self.cache_dir / "git" / "sdists" / f"{key}.json"
 
     def _remembered(self, memo: Path) -> tuple[Path, str] | None:
@@ -104,13 +109,12 @@ class HostSources:
         sources): a checkout of this cache is copied whole, so it stays as git made it
         and ``.git`` is there for setuptools-scm; the user's own folder is built in place,
         as pip and uv build it."""
-        checkouts = self.cache_dir / "git" / "checkouts"
-        folder = folder.resolve()
-        if not folder.is_relative_to(checkouts) or folder == checkouts:
-            return folder
-        root = checkouts / folder.relative_to(checkouts).parts[0]
-        shutil.copytree(root, copy, symlinks=True)
-        return copy / folder.relative_to(root)
+        where = self._in_checkouts(folder)
+        if where is None:
+            return folder.resolve()
+        commit, *subdirectory = where.parts
+        shutil.copytree(self.cache_dir / "git" / "checkouts" / commit, copy, symlinks=True)
+        return copy.joinpath(*subdirectory)
 
     def git(self, spec: GitSpec) -> tuple[str, Path, int]:
         """Fetch on the host (the user's git configuration and credential helpers apply),
