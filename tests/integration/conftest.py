@@ -32,7 +32,7 @@ from orchestrator.errors import EngineError
 from orchestrator.model import Pin, TargetBuild, TargetPlan
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.plan.modes import BuildModes
-from orchestrator.plan.planner import plan_target
+from orchestrator.plan.planner import SystemPackagesFor, plan_target
 from orchestrator.pypi.downloads import Downloader
 from orchestrator.pypi.index import IndexClient, IndexConfig
 from orchestrator.session import Session
@@ -188,12 +188,22 @@ class SetBuilder:
             fetch_projects=self.index.get_projects_sync,
         )
 
-    def plan(self, target: Target, pins: Sequence[tuple[str, str, bool]]) -> TargetPlan:
+    def plan(
+        self,
+        target: Target,
+        pins: Sequence[tuple[str, str, bool]],
+        system_packages: SystemPackagesFor | None = None,
+    ) -> TargetPlan:
+        """The planner's plan of ``pins`` from the index; ``system_packages`` as the CLI
+        passes it (the knowledge file's), or none."""
         wanted = [
             Pin(name=canonicalize_name(n), version=Version(v), force_build=force)
             for n, v, force in pins
         ]
-        return plan_target(target, wanted, self.index.get_projects_sync([p.name for p in wanted]))
+        projects = self.index.get_projects_sync([p.name for p in wanted])
+        if system_packages is None:
+            return plan_target(target, wanted, projects)
+        return plan_target(target, wanted, projects, system_packages=system_packages)
 
     def counting_engine(self) -> CountingEngine:
         return CountingEngine(ready_engine())

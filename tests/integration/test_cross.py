@@ -19,7 +19,6 @@ toolchain stage is the one test_build.py's arm64 build already made (same packag
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -38,6 +37,7 @@ from orchestrator.config import TargetConfig
 from orchestrator.knowledge import load_knowledge
 from orchestrator.model import Artifact, PackagePlan, TargetBuild, TargetPlan
 from orchestrator.plan.modes import BuildModes
+from orchestrator.plan.planner import SystemPackagesFor
 from orchestrator.pypi.downloads import FileStore
 from orchestrator.targets import Target
 
@@ -202,15 +202,11 @@ def build_twice(
     )
 
 
-def with_knowledge(plan: TargetPlan) -> TargetPlan:
+def knowledge_packages() -> SystemPackagesFor:
     """Each build's system packages from the packaged knowledge file (psycopg2's
-    libpq-dev), as the CLI's planner puts them in a plan."""
+    libpq-dev), as the CLI's planner gets them."""
     knowledge = load_knowledge()
-    packages = tuple(
-        dataclasses.replace(p, system_packages=knowledge.build_packages(p.name, "apt"))
-        for p in plan.packages
-    )
-    return dataclasses.replace(plan, packages=packages)
+    return lambda name, _target: knowledge.build_packages(name, "apt")
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +217,7 @@ def qemu(shared_builds: SetBuilder) -> BuiltSet:
 
 @pytest.fixture(scope="module")
 def cross(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -> CrossRun:
-    plan = with_knowledge(shared_builds.plan(TARGET, PINS))
+    plan = shared_builds.plan(TARGET, PINS, knowledge_packages())
     assert {p.name: p.action for p in plan.packages} == {
         **dict.fromkeys(CROSS_BUILT, "build"),
         "pycparser": "download",
@@ -232,7 +228,7 @@ def cross(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def qemu_more(shared_builds: SetBuilder, tmp_path_factory: pytest.TempPathFactory) -> CrossRun:
     """psutil, netifaces and psycopg2 under QEMU, to compare with their cross builds."""
-    plan = with_knowledge(shared_builds.plan(TARGET, QEMU_ONLY_HERE))
+    plan = shared_builds.plan(TARGET, QEMU_ONLY_HERE, knowledge_packages())
     cache = tmp_path_factory.mktemp("qemu-more")
     return build_twice(shared_builds, plan, cache, BuildModes(override="emulate"))
 
