@@ -45,5 +45,10 @@ env -u _PYTHON_HOST_PLATFORM -u _PYTHON_SYSCONFIGDATA_NAME sh -c '
     sh "$python" "$work/env" "$venv" "$@" >"$work/setup.log" 2>&1 ||
     give_up 98 "$work/setup.log" "could not install the build requirements into a build venv"
 
-PIP_PYTHON=$work/env/bin/python PIP_NO_BUILD_ISOLATION=0 exec sh "$here/build-wheel.sh" \
-    "$name" "$sdist" "$deps" "$limit" "$plat" "$venv" "$recipe"
+# The stand-in config tools (cross-config.sh) note each answer: the log says what the build got.
+WHEELHOUSE_CONFIG_LOG=$work/config-tools.log PIP_PYTHON=$work/env/bin/python PIP_NO_BUILD_ISOLATION=0 \
+    sh "$here/build-wheel.sh" "$name" "$sdist" "$deps" "$limit" "$plat" "$venv" "$recipe"
+if [ -s "$work/config-tools.log" ]; then
+    sed 's/^/wheelhouse: cross config tool: /' "$work/config-tools.log" >>"$out/build.log"
+fi
+exit 0

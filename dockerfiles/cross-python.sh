@@ -11,10 +11,13 @@
 # A musl TRIPLET (aarch64-linux-musl) means a target that carries its own musl-gcc: its C
 # library, crt files, headers and musl-gcc.specs are used where they are (in TARGET_ROOT),
 # driven by Debian's cross gcc for the architecture (musl_toolchain below).
+# Library config tools that cannot answer for the target get stand-ins that do, first on the
+# package stages' PATH (cross-config.sh, beside this script).
 # Writes ENV_FILE for cross-build-wheel.sh; never fails the stage: a problem is written to
 # ENV_FILE as WHEELHOUSE_CROSS_BROKEN, and every package stage reports it.
 set -u
 root=$1 python=$2 version=$3 triplet=$4 host=$5 env_file=$6
+shims=${WHEELHOUSE_CROSS_BIN:-/opt/wheelhouse-cross/bin}
 mkdir -p "$(dirname "$env_file")"
 
 broken() {
@@ -121,6 +124,16 @@ fi
     fi
     echo "PKG_CONFIG_PATH="
     echo "WHEELHOUSE_TARGET_MACHINE=${host#linux-}"
+    # Config tools answering for the target (cross-config.sh), before the build machine's.
+    echo "PATH=$shims:\$PATH"
 } >"$env_file"
+# With the env file's pkg-config search path: the target's .pc files.
+build=$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("MULTIARCH") or "")')
+(
+    set -a
+    # shellcheck source=/dev/null  # just written
+    . "$env_file"
+    sh "$(dirname "$0")/cross-config.sh" install "$shims" "${build:-none}" "$triplet"
+) || broken "cannot write the config tools for the target in $shims"
 echo "wheelhouse: cross setup: $name, headers in $include"
 cat "$env_file"

@@ -18,6 +18,7 @@ FROM ${BASE_IMAGE} AS target-root
 FROM xtoolchain AS xpython
 RUN --network=none --mount=type=bind,from=target-root,target=/wheelhouse/target \
     --mount=type=bind,source=cross-python.sh,target=/wheelhouse/cross-python.sh \
+    --mount=type=bind,source=cross-config.sh,target=/wheelhouse/cross-config.sh \
     sh /wheelhouse/cross-python.sh /wheelhouse/target @@{python} @@{python_version} \
     @@{triplet} @@{host_platform} @@{env_file}
 

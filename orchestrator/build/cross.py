@@ -60,10 +60,11 @@ def target_cross_packages(tcfg: TargetConfig, packages: Iterable[str]) -> tuple[
 
     A musl target's C library, headers and specs come from the target image itself: the
     stage needs only Debian's cross compiler (gcc and binutils) for the architecture, and
-    the build machine's make and patch (for recipes' patches)."""
+    the build machine's make and patch (for recipes' patches), and pkgconf: the config tools
+    that answer for the target (dockerfiles/cross-config.sh) are its answers."""
     arch = CROSS_ARCHES[tcfg.target.arch]
     if is_musl_cross(tcfg):
-        return (f"gcc-{arch.package_suffix}", "make", "patch")
+        return (f"gcc-{arch.package_suffix}", "make", "patch", "pkgconf")
     return cross_packages(packages, arch, tcfg.target.python_version)
 
 
@@ -78,7 +79,8 @@ def cross_packages(
     and every other package (``libffi-dev``, ``libpq-dev``...) is the target's:
     ``libffi-dev:arm64``. Sorted, each once.
     """
-    result = {f"gcc-{arch.package_suffix}", f"libc6-dev-{arch.debian}-cross"}
+    # pkgconf: what `pkg-config` and the stand-in config tools (cross-config.sh) answer with.
+    result = {f"gcc-{arch.package_suffix}", f"libc6-dev-{arch.debian}-cross", "pkgconf"}
     for package in packages:
         if package == "build-essential":
             # Its compilers for the target, its make for the build machine.

@@ -53,7 +53,13 @@ CHECK_STAGE_PREFIX = "xcheck-"
 CROSS_ENV_FILE = "/opt/wheelhouse-cross.env"
 #: The cross stages' scripts beside the templates, and the target check (a module of
 #: wheelhouse, so it is linted, typed and unit-tested) under its name in the context.
-CROSS_SCRIPTS = ("cross-build-wheel.sh", "cross-python.sh", "cross-auditwheel.py", "cross-dpkg.sh")
+CROSS_SCRIPTS = (
+    "cross-build-wheel.sh",
+    "cross-python.sh",
+    "cross-config.sh",
+    "cross-auditwheel.py",
+    "cross-dpkg.sh",
+)
 CHECK_SCRIPT = "check-wheel.py"
 CHECK_SOURCE = Path(__file__).resolve().parent / "wheelcheck.py"
 #: What every build gets from the package manager before the packages' own needs: for

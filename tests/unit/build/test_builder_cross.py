@@ -425,6 +425,6 @@ def test_the_users_default_python_slim_target_cross_compiles_from_the_same_image
     dockerfile = engine.dockerfiles[0]
     assert (
         "apt-get install -y --no-install-recommends g++-aarch64-linux-gnu "
-        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross make patch \\\n"
+        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross make patch pkgconf \\\n"
     ) in dockerfile
     assert "sh /wheelhouse/cross-python.sh /wheelhouse/target python3 3.12 \\\n" in dockerfile

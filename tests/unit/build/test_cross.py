@@ -76,15 +76,17 @@ def test_auto_cross_compiles_a_musl_target_with_its_own_musl_gcc_and_a_cross_ima
     assert cross_triplet(musl) == "aarch64-linux-musl"
     assert cross_triplet(DEBIAN) == "aarch64-linux-gnu"
     # The target brings libc, headers and specs: only Debian's cross gcc is installed, with
-    # the build machine's make and patch.
+    # the build machine's make, patch and pkgconf (the config tools' answers).
     assert target_cross_packages(musl, ("gcc", "libffi-dev")) == (
         "gcc-aarch64-linux-gnu",
         "make",
         "patch",
+        "pkgconf",
     )
     assert target_cross_packages(DEBIAN, ("gcc",)) == (
         "gcc-aarch64-linux-gnu",
         "libc6-dev-arm64-cross",
+        "pkgconf",
     )
     # The base image itself is no cross image: it is the target's architecture only.
     same = replace(musl, cross_image=musl.base_image)
@@ -191,10 +193,12 @@ def test_cross_packages_for_x86_64_and_armhf_name_debians_packages() -> None:
         "gcc-x86-64-linux-gnu",
         "libc6-dev-amd64-cross",
         "libpython3.12-dev:amd64",
+        "pkgconf",
     )
     assert cross_packages(("make", "zlib1g-dev:armhf"), CROSS_ARCHES[Arch.ARMV7L], "3.11") == (
         "gcc-arm-linux-gnueabihf",
         "libc6-dev-armhf-cross",
         "make",
+        "pkgconf",
         "zlib1g-dev:armhf",
     )

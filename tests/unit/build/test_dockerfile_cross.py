@@ -155,6 +155,7 @@ def test_the_cross_files_and_their_digest() -> None:
         "check-wheel.py",
         "cross-auditwheel.py",
         "cross-build-wheel.sh",
+        "cross-config.sh",
         "cross-dpkg.sh",
         "cross-python.sh",
     ]
@@ -258,7 +259,8 @@ def test_cross_python_takes_a_usr_local_pythons_sysconfig_and_headers(tmp_path: 
     env_file = tmp_path / "cross.env"
     args = ["sh", str(TEMPLATE_DIR / "cross-python.sh"), str(root), str(python), "3.12"]
     args += ["aarch64-linux-gnu", "linux-aarch64", str(env_file)]
-    subprocess.run(args, check=True, capture_output=True, env={**os.environ, "FAKE": str(fake)})
+    env = {**os.environ, "FAKE": str(fake), "WHEELHOUSE_CROSS_BIN": str(tmp_path / "bin")}
+    subprocess.run(args, check=True, capture_output=True, env=env)
     assert (fake / "stdlib" / f"{name}.py").read_text() == "build_time_vars = {}\n"
     assert (own_headers / "pyconfig.h").read_text() == "/* the target's aarch64 */\n"
     assert (own_headers / "Python.h").is_file()
@@ -272,6 +274,7 @@ def test_cross_python_takes_a_usr_local_pythons_sysconfig_and_headers(tmp_path: 
         "PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig\n"
         "PKG_CONFIG_PATH=\n"
         "WHEELHOUSE_TARGET_MACHINE=aarch64\n"
+        f"PATH={tmp_path / 'bin'}:$PATH\n"
     )
 
 
@@ -296,6 +299,7 @@ def test_cross_python_puts_the_targets_libpl_where_its_sysconfig_says(tmp_path: 
     (libpl / "libpython3.12.a").write_bytes(b"!<arch>\n")
     args = ["sh", str(TEMPLATE_DIR / "cross-python.sh"), str(root), str(python), "3.12"]
     args += ["aarch64-linux-gnu", "linux-aarch64", str(tmp_path / "cross.env")]
-    subprocess.run(args, check=True, capture_output=True, env={**os.environ, "FAKE": str(fake)})
+    env = {**os.environ, "FAKE": str(fake), "WHEELHOUSE_CROSS_BIN": str(tmp_path / "bin")}
+    subprocess.run(args, check=True, capture_output=True, env=env)
     copied = fake / "usr/local/lib/python3.12/config-3.12-aarch64-linux-musl/libpython3.12.a"
     assert copied.read_bytes() == b"!<arch>\n"
