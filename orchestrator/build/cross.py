@@ -60,12 +60,23 @@ def target_cross_packages(tcfg: TargetConfig, packages: Iterable[str]) -> tuple[
 
     A musl target's C library, headers and specs come from the target image itself: the
     stage needs only Debian's cross compiler (gcc and binutils) for the architecture, and
-    the build machine's make and patch (for recipes' patches), and pkgconf: the config tools
-    that answer for the target (dockerfiles/cross-config.sh) are its answers."""
+    the build machine's make and patch (for recipes' patches), pkgconf (the config tools
+    that answer for the target, dockerfiles/cross-config.sh, are its answers), and its own
+    compilers."""
     arch = CROSS_ARCHES[tcfg.target.arch]
     if is_musl_cross(tcfg):
-        return (f"gcc-{arch.package_suffix}", "make", "patch", "pkgconf")
+        packages = {f"gcc-{arch.package_suffix}", "make", "patch", "pkgconf", *BUILD_MACHINE}
+        return tuple(sorted(packages))
     return cross_packages(packages, arch, tcfg.target.python_version)
+
+
+#: The build machine's own compilers and C library (build-essential without dpkg-dev, as
+#: Debian's crossbuild-essential-<arch> expects beside it): in every cross toolchain, for
+#: what a build compiles and runs on the build machine, such as a code generator that a
+#: Makefile or a recipe's before_build builds with plain `gcc`/`g++`. The target's code
+#: is compiled by CC/CXX, the cross compilers; the target check still catches a wheel
+#: whose objects came out for the build machine.
+BUILD_MACHINE = ("gcc", "g++", "make", "libc6-dev")
 
 
 def cross_packages(
@@ -77,10 +88,16 @@ def cross_packages(
     ``libc6-dev-arm64-cross``), ``python3-dev`` the target's ``libpython3.X-dev:arm64``,
     tools that run during the build (make, pkgconf, cmake...) stay the build machine's,
     and every other package (``libffi-dev``, ``libpq-dev``...) is the target's:
-    ``libffi-dev:arm64``. Sorted, each once.
+    ``libffi-dev:arm64``; the build machine's own compilers (``BUILD_MACHINE``) beside
+    them. Sorted, each once.
     """
     # pkgconf: what `pkg-config` and the stand-in config tools (cross-config.sh) answer with.
-    result = {f"gcc-{arch.package_suffix}", f"libc6-dev-{arch.debian}-cross", "pkgconf"}
+    result = {
+        f"gcc-{arch.package_suffix}",
+        f"libc6-dev-{arch.debian}-cross",
+        "pkgconf",
+        *BUILD_MACHINE,
+    }
     for package in packages:
         if package == "build-essential":
             # Its compilers for the target, its make for the build machine.

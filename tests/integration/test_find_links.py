@@ -10,19 +10,17 @@ image, the wheelhouse pins both by hash, and verify installs it in a clean conta
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.integration.cli import wheelhouse
+from tests.integration.fileserver import serve_folder
 
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
 CONFIG = f"""\
@@ -131,20 +129,14 @@ def test_a_find_links_page_on_a_loopback_server_is_read_for_its_links(tmp_path: 
     served = tmp_path / "served"
     served.mkdir()
     built_from, shipped = sdist(served), wheel(served)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        page = f"http://127.0.0.1:{server.server_address[1]}/"
+    with serve_folder(served) as url:
+        page = f"{url}/"
         (tmp_path / "app").mkdir()
         (tmp_path / "app" / "requirements.txt").write_text(
             f"-f {page}\nwhfl-sdist\nwhfl-wheel>=0.1\n"
         )
         (tmp_path / "wheelhouse.yaml").write_text(CONFIG)
         planned = wheelhouse(tmp_path, "plan", "--json")
-    finally:
-        server.shutdown()
-        server.server_close()
 
     assert planned.returncode == 0, planned.stderr
     (target,) = json.loads(planned.stdout)["targets"]

@@ -9,14 +9,11 @@ architecture (amd64: native, no QEMU).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
 import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,6 +27,7 @@ from orchestrator.plan.modes import BuildModes
 from orchestrator.pypi.downloads import Downloader
 from orchestrator.wheelhouse.collect import collect_wheelhouse
 from tests.integration.conftest import TEST_TARGETS, SetBuilder, set_target_config
+from tests.integration.fileserver import serve_folder
 
 pytestmark = [pytest.mark.engine, pytest.mark.network]
 
@@ -65,15 +63,8 @@ def served(tmp_path: Path) -> Iterator[str]:
     """A loopback HTTP server for ``tmp_path/served``: its base URL."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_folder(root) as url:
+        yield url
 
 
 def test_crcmod_reproduces_and_a_clock_in_a_module_is_reported(

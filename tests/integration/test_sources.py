@@ -12,11 +12,8 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-import http.server
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli import wheelhouse
+from tests.integration.fileserver import serve_folder
 
 TARGET_ID = "cp311-manylinux_2_36_x86_64"
 CONFIG = f"""\
@@ -75,15 +73,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTP server on loopback serving one pure wheel: (its URL, the file)."""
     root = tmp_path / "served"
     wheel = pure_wheel(root, "whsrc_url")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/{wheel.name}", wheel
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(root) as url:
+        yield f"{url}/{wheel.name}", wheel
 
 
 @pytest.mark.engine

@@ -211,8 +211,8 @@ def test_the_cross_stages_get_their_own_inputs(world: World) -> None:
     assert ("py:amd64", "linux/amd64") in engine.digests
     dockerfile = engine.dockerfiles[0]
     assert (
-        "apt-get install -y --no-install-recommends g++-aarch64-linux-gnu "
-        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross libffi-dev:arm64 "
+        "apt-get install -y --no-install-recommends g++ g++-aarch64-linux-gnu gcc "
+        "gcc-aarch64-linux-gnu libc6-dev libc6-dev-arm64-cross libffi-dev:arm64 "
         "libpython3.11-dev:arm64 make patch"
     ) in dockerfile
 
@@ -424,7 +424,7 @@ def test_the_users_default_python_slim_target_cross_compiles_from_the_same_image
     }
     dockerfile = engine.dockerfiles[0]
     assert (
-        "apt-get install -y --no-install-recommends g++-aarch64-linux-gnu "
-        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross make patch pkgconf \\\n"
+        "apt-get install -y --no-install-recommends g++ g++-aarch64-linux-gnu gcc "
+        "gcc-aarch64-linux-gnu libc6-dev libc6-dev-arm64-cross make patch pkgconf \\\n"
     ) in dockerfile
     assert "sh /wheelhouse/cross-python.sh /wheelhouse/target python3 3.12 \\\n" in dockerfile

@@ -76,16 +76,24 @@ def test_auto_cross_compiles_a_musl_target_with_its_own_musl_gcc_and_a_cross_ima
     assert cross_triplet(musl) == "aarch64-linux-musl"
     assert cross_triplet(DEBIAN) == "aarch64-linux-gnu"
     # The target brings libc, headers and specs: only Debian's cross gcc is installed, with
-    # the build machine's make, patch and pkgconf (the config tools' answers).
+    # the build machine's make, patch and pkgconf (the config tools' answers), and its
+    # own compilers.
     assert target_cross_packages(musl, ("gcc", "libffi-dev")) == (
+        "g++",
+        "gcc",
         "gcc-aarch64-linux-gnu",
+        "libc6-dev",
         "make",
         "patch",
         "pkgconf",
     )
     assert target_cross_packages(DEBIAN, ("gcc",)) == (
+        "g++",
+        "gcc",
         "gcc-aarch64-linux-gnu",
+        "libc6-dev",
         "libc6-dev-arm64-cross",
+        "make",
         "pkgconf",
     )
     # The base image itself is no cross image: it is the target's architecture only.
@@ -178,25 +186,36 @@ def test_cross_packages_map_compiler_libc_python_and_libraries_to_the_target() -
     packages = ["gcc", "libc6-dev", "python3-dev", "libffi-dev", "libpq-dev", "pkgconf", "g++"]
     packages.append("linux-libc-dev")
     assert cross_packages(packages, CROSS_ARCHES[Arch.AARCH64], "3.11") == (
+        "g++",
         "g++-aarch64-linux-gnu",
+        "gcc",
         "gcc-aarch64-linux-gnu",
+        "libc6-dev",
         "libc6-dev-arm64-cross",
         "libffi-dev:arm64",
         "libpq-dev:arm64",
         "libpython3.11-dev:arm64",
+        "make",
         "pkgconf",
     )
 
 
 def test_cross_packages_for_x86_64_and_armhf_name_debians_packages() -> None:
     assert cross_packages(("gcc", "python3.12-dev"), CROSS_ARCHES[Arch.X86_64], "3.12") == (
+        "g++",
+        "gcc",
         "gcc-x86-64-linux-gnu",
+        "libc6-dev",
         "libc6-dev-amd64-cross",
         "libpython3.12-dev:amd64",
+        "make",
         "pkgconf",
     )
     assert cross_packages(("make", "zlib1g-dev:armhf"), CROSS_ARCHES[Arch.ARMV7L], "3.11") == (
+        "g++",
+        "gcc",
         "gcc-arm-linux-gnueabihf",
+        "libc6-dev",
         "libc6-dev-armhf-cross",
         "make",
         "pkgconf",
