@@ -20,7 +20,6 @@ import json
 import re
 import struct
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,11 +32,11 @@ import packaging
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from orchestrator.build.progress import ProgressEvent
 from orchestrator.config import BuildMode, TargetConfig, load_config
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.session import Session
 from orchestrator.targets import Arch, Target
+from tests.integration.progress import Progress
 
 if TYPE_CHECKING:  # pytest hands the fixtures in; conftest is not importable as such
     from tests.integration.conftest import WheelReader
@@ -51,7 +50,7 @@ DOWNLOADED = ("pycparser",)
 #: Top-level modules verify must import (cffi's C extension is a top-level module).
 MODULES = {"_cffi_backend", "cffi", "crcmod", "netifaces", "psutil", "pycparser"}
 E_MACHINE = {Arch.AARCH64: 0xB7, Arch.X86_64: 0x3E}
-_START = time.monotonic()
+PROGRESS = Progress()
 #: Where the host's packaging is mounted in the tags container (the images have none).
 PACKAGING_MOUNT = "/opt/wheelhouse-packaging"
 SYS_TAGS = (
@@ -249,7 +248,7 @@ class Runs:
             session, config=dataclasses.replace(session.config, output=output)
         )
         options = BuildOptions(verify=mode is None, mode=mode)
-        result = run_build(session, options, _say, _on_event)
+        result = run_build(session, options, PROGRESS.say, PROGRESS.event)
         assert result.problem() is None, result.problem()
         return result
 
@@ -267,16 +266,6 @@ def runs(
 def run(request: pytest.FixtureRequest, runs: Runs) -> BuildRun:
     target: Target = request.param
     return runs(target)
-
-
-def _say(line: str) -> None:
-    print(f"{time.monotonic() - _START:7.1f}s {line}", file=sys.stderr)
-
-
-def _on_event(event: ProgressEvent) -> None:
-    if event.kind != "output":  # buildx's own lines: too many, and the logs keep them
-        took = f" ({event.seconds:.1f}s)" if event.seconds is not None else ""
-        _say(f"[{event.target}] {event.kind} {event.package or ''} {event.message}{took}")
 
 
 def target_of(run: BuildRun) -> Target:

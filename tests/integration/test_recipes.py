@@ -19,25 +19,23 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from orchestrator.build.progress import ProgressEvent
 from orchestrator.errors import VerifyFailedError
 from orchestrator.model import Artifact
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.session import Session
 from orchestrator.targets import Target
+from tests.integration.progress import Progress
 
 pytestmark = [pytest.mark.network, pytest.mark.engine]
 
 TARGET = Target.parse("cp311-manylinux_2_36_x86_64")
 PATCH = Path(__file__).resolve().parents[1] / "data" / "recipes" / "docopt-modules.patch"
-_START = time.monotonic()
+PROGRESS = Progress()
 
 CONFIG = """\
 requirements: requirements.txt
@@ -65,16 +63,6 @@ CRCMOD_OK = (
 CRCMOD_FAILS = """python -c "print('crcmod says no'); raise SystemExit(3)" """
 
 
-def _say(line: str) -> None:
-    print(f"{time.monotonic() - _START:7.1f}s {line}", file=sys.stderr)
-
-
-def _event(event: ProgressEvent) -> None:
-    if event.kind not in ("output", "step"):
-        seconds = "" if event.seconds is None else f" ({event.seconds:.1f} s)"
-        _say(f"{event.kind} {event.package or ''} {event.message}{seconds}")
-
-
 def _session(root: Path, cache: Path, **values: str) -> Session:
     (root / "wheelhouse.yaml").write_text(CONFIG.format(**values), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
@@ -94,11 +82,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runs(project: Path) -> tuple[BuildRun, BuildRun]:
     cache = project / "cache"
     first = _session(project, cache, arch="${TARGET_ARCH}", crcmod_test=CRCMOD_OK)
-    one = run_build(first, BuildOptions(verify=True), _say, _event)
+    one = run_build(first, BuildOptions(verify=True), PROGRESS.say, PROGRESS.event)
     assert one.problem() is None, one.problem()
     # build --verify: the failing test keeps the new wheelhouse from being published.
     second = _session(project, cache, arch="${TARGET_ARCH}-again", crcmod_test=CRCMOD_FAILS)
-    two = run_build(second, BuildOptions(verify=True), _say, _event)
+    two = run_build(second, BuildOptions(verify=True), PROGRESS.say, PROGRESS.event)
     assert isinstance(two.problem(), VerifyFailedError), two.problem()
     return one, two
 

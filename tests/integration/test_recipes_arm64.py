@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import sys
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +22,17 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from orchestrator.build.progress import ProgressEvent
 from orchestrator.model import Artifact
 from orchestrator.pipeline import BuildOptions, BuildRun, run_build
 from orchestrator.session import Session
 from orchestrator.targets import Target
+from tests.integration.progress import Progress
 
 pytestmark = [pytest.mark.network, pytest.mark.engine]
 
 TARGET = Target.parse("cp311-manylinux_2_36_aarch64")
 PATCH = Path(__file__).resolve().parents[1] / "data" / "recipes" / "docopt-modules.patch"
-_START = time.monotonic()
+PROGRESS = Progress()
 
 # The system packages are test_cross.py's, so both use one cross toolchain stage.
 CONFIG = """\
@@ -67,16 +65,6 @@ packages:
 EMULATE = "    build_mode: emulate"
 
 
-def _say(line: str) -> None:
-    print(f"{time.monotonic() - _START:7.1f}s {line}", file=sys.stderr)
-
-
-def _event(event: ProgressEvent) -> None:
-    if event.kind not in ("output", "step"):
-        seconds = "" if event.seconds is None else f" ({event.seconds:.1f} s)"
-        _say(f"{event.kind} {event.package or ''} {event.message}{seconds}")
-
-
 def _run(root: Path, mode: str) -> BuildRun:
     (root / "wheelhouse.yaml").write_text(
         CONFIG.format(docopt_mode=mode, crcmod_mode=mode), encoding="utf-8"
@@ -84,7 +72,7 @@ def _run(root: Path, mode: str) -> BuildRun:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WHEELHOUSE_CACHE_DIR", str(root / "cache"))
         session = Session.open(root / "wheelhouse.yaml", None, [TARGET.id], [])
-    run = run_build(session, BuildOptions(verify=True), _say, _event)
+    run = run_build(session, BuildOptions(verify=True), PROGRESS.say, PROGRESS.event)
     assert run.problem() is None, run.problem()
     return run
 
